@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    std::process::exit(thinger_patch::cli::main());
+}

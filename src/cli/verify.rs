@@ -1,0 +1,191 @@
+//! `thinger-patch verify`: one report per image inside each file.
+
+use super::exit::{self, CliError};
+use super::{CliResult, fsio};
+use crate::Firmware;
+use crate::report::{ChecksumStatus, ImageReport, Report};
+use clap::Args;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Firmware files: ELF, app image, merged flash image, Arduino ESP8266 image, .bin.gz.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print one stable JSON document instead of the human report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct FileResult {
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    valid: bool,
+}
+
+pub fn run(args: &VerifyArgs) -> CliResult {
+    let mut results = Vec::new();
+    let mut worst = exit::OK;
+    for path in &args.files {
+        let r = match fsio::read(path) {
+            Err(e) => {
+                worst = worst.max(e.code);
+                FileResult {
+                    path: path.display().to_string(),
+                    report: None,
+                    error: Some(e.message),
+                    valid: false,
+                }
+            }
+            Ok(bytes) => match Firmware::parse(&bytes) {
+                Err(e) => {
+                    worst = worst.max(exit::INVALID);
+                    FileResult {
+                        path: path.display().to_string(),
+                        report: None,
+                        error: Some(CliError::engine(path, &e).message),
+                        valid: false,
+                    }
+                }
+                Ok(fw) => {
+                    let report = fw.verify();
+                    if !report.valid {
+                        worst = worst.max(exit::INVALID);
+                    }
+                    FileResult {
+                        path: path.display().to_string(),
+                        valid: report.valid,
+                        report: Some(report),
+                        error: None,
+                    }
+                }
+            },
+        };
+        results.push(r);
+    }
+    if args.json {
+        let doc = serde_json::json!({
+            "valid": results.iter().all(|r| r.valid),
+            "files": results,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("report serialises")
+        );
+    } else {
+        for r in &results {
+            match (&r.report, &r.error) {
+                (Some(report), _) => print_report(&r.path, report),
+                (None, Some(e)) => eprintln!("error: {e}"),
+                (None, None) => {}
+            }
+        }
+    }
+    Ok(worst)
+}
+
+fn print_report(path: &str, r: &Report) {
+    let verdict = if r.valid { "valid" } else { "INVALID" };
+    let gz = r.compression.map_or(String::new(), |c| format!(" ({c})"));
+    let chip = r.chip.map_or("unknown chip".to_string(), |c| c.to_string());
+    println!(
+        "{path}: {}{gz}, {chip}, {} bytes: {verdict}",
+        r.format, r.size
+    );
+    for img in &r.images {
+        print_image(img);
+    }
+    if let Some(t) = &r.partition_table {
+        let md5 = match &t.md5 {
+            Some(m) if m.valid => "MD5 ok".to_string(),
+            Some(m) => format!(
+                "MD5 MISMATCH (stored {}, computed {})",
+                m.stored, m.computed
+            ),
+            None => "no MD5 entry".to_string(),
+        };
+        println!(
+            "  partition table at {:#x}: {} entries, {md5}",
+            t.offset,
+            t.partitions.len()
+        );
+        for p in &t.partitions {
+            println!(
+                "    {:<16} type {:#04x} subtype {:#04x} at {:#08x} size {:#x}",
+                p.label, p.kind, p.subtype, p.offset, p.size
+            );
+        }
+    }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
+}
+
+fn print_image(img: &ImageReport) {
+    let chip = img
+        .chip
+        .map_or("unknown chip".to_string(), |c| c.to_string());
+    let verdict = if img.valid { "valid" } else { "INVALID" };
+    println!(
+        "  {} at {:#x}: {} for {chip}, entry {:#010x}, {} segment(s): {verdict}",
+        img.role,
+        img.offset,
+        img.kind,
+        img.entry,
+        img.segments.len()
+    );
+    for (i, s) in img.segments.iter().enumerate() {
+        let name = s.name.as_deref().map_or(String::new(), |n| format!(" {n}"));
+        println!(
+            "    segment {i:>2}: addr {:#010x} len {:#08x} at file offset {:#x}{name}",
+            s.addr, s.len, s.offset
+        );
+    }
+    if let Some(c) = &img.checksum {
+        let status = match c.status {
+            ChecksumStatus::Valid => "valid".to_string(),
+            ChecksumStatus::ValidArduinoCore3 => {
+                "valid (Arduino core 3.x convention: CRC trailer counted as zero)".to_string()
+            }
+            ChecksumStatus::Invalid => format!("INVALID (computed {:#04x})", c.computed),
+        };
+        println!(
+            "    checksum {:#04x} at {:#x}: {status}",
+            c.stored, c.offset
+        );
+    }
+    if let Some(h) = &img.sha256 {
+        let status = if h.valid {
+            "valid".to_string()
+        } else {
+            format!("INVALID (computed {})", h.computed)
+        };
+        println!("    SHA-256 {} at {:#x}: {status}", h.stored, h.offset);
+    }
+    if let Some(c) = &img.crc {
+        let status = if c.valid {
+            "valid".to_string()
+        } else {
+            format!("INVALID (computed {:#010x})", c.computed)
+        };
+        println!(
+            "    CRC ({}) {:#010x} at {:#x}: {status}",
+            c.kind, c.stored, c.offset
+        );
+    }
+    if let Some(s) = &img.signature {
+        println!(
+            "    signed: {} at {:#x} (cannot be patched)",
+            s.describe(),
+            s.offset()
+        );
+    }
+    for p in &img.problems {
+        println!("    problem ({}): {}", p.code, p.message);
+    }
+}

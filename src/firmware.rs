@@ -1,0 +1,710 @@
+//! [`Firmware`]: a parsed firmware file that can be verified, patched by load
+//! address and re-sealed. The one entry point of the image engine.
+
+use crate::checksum;
+use crate::chip::Chip;
+use crate::error::{Error, Result};
+use crate::format::app_image::{APP_DESC_LEN, AppImage, HeaderKind};
+use crate::format::signature::Signature;
+use crate::format::{ArduinoTrailer, Layout, gzip};
+use crate::report::{
+    ChecksumReport, ChecksumStatus, CrcReport, DigestReport, ImageReport, Problem, Report,
+    SegmentReport, TableReport,
+};
+use crate::space::{AddressSpace, ImageKey, Piece, ProtectedRange, Region};
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+
+/// Options for [`Firmware::parse_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct ParseOptions {
+    /// Cap on the decompressed size of a gzip image.
+    pub max_decompressed: usize,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            max_decompressed: gzip::DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// How the file was wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Gzip,
+}
+
+/// One changed copy of a patched range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatchedCopy {
+    pub space: String,
+    /// File offsets (of the decompressed data) that changed.
+    pub pieces: Vec<Piece>,
+}
+
+/// A firmware file: its bytes (borrowed until patched) and their layout.
+#[derive(Debug, Clone)]
+pub struct Firmware<'a> {
+    data: Cow<'a, [u8]>,
+    compression: Option<Compression>,
+    layout: Layout,
+    /// Set once the original has been verified valid and unsigned for patching.
+    checked_before_patch: bool,
+    dirty: BTreeSet<ImageKey>,
+    /// SHA-256 digests computed while sealing, by hashed range, so the final
+    /// re-verification need not hash the same bytes again.
+    sealed_digests: HashMap<(usize, usize), [u8; 32]>,
+}
+
+impl<'a> Firmware<'a> {
+    /// Parses firmware from bytes with default options.
+    pub fn parse(bytes: &'a [u8]) -> Result<Firmware<'a>> {
+        Self::parse_with(bytes, ParseOptions::default())
+    }
+
+    pub fn parse_with(bytes: &'a [u8], options: ParseOptions) -> Result<Firmware<'a>> {
+        let (data, compression) = if gzip::is_gzip(bytes) {
+            (
+                Cow::Owned(gzip::decompress(bytes, options.max_decompressed)?),
+                Some(Compression::Gzip),
+            )
+        } else {
+            (Cow::Borrowed(bytes), None)
+        };
+        let layout = Layout::parse(&data)?;
+        Ok(Firmware {
+            data,
+            compression,
+            layout,
+            checked_before_patch: false,
+            dirty: BTreeSet::new(),
+            sealed_digests: HashMap::new(),
+        })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The (decompressed) bytes as they are now.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    pub fn compression(&self) -> Option<Compression> {
+        self.compression
+    }
+
+    pub fn is_elf(&self) -> bool {
+        matches!(self.layout, Layout::Elf(_))
+    }
+
+    /// `elf`, `app-image`, `esp8266-v2`, `arduino-esp8266` or `merged`.
+    pub fn format_name(&self) -> &'static str {
+        match &self.layout {
+            Layout::Elf(_) => "elf",
+            Layout::App(_) => "app-image",
+            Layout::Esp8266V2(_) => "esp8266-v2",
+            Layout::Arduino(_) => "arduino-esp8266",
+            Layout::Merged(_) => "merged",
+        }
+    }
+
+    pub fn chip(&self) -> Option<Chip> {
+        match &self.layout {
+            Layout::Elf(e) => e.chip(),
+            Layout::App(t) => t.image.chip(),
+            Layout::Esp8266V2(_) | Layout::Arduino(_) => Some(Chip::Esp8266),
+            Layout::Merged(m) => m
+                .chip
+                .or_else(|| m.apps.first().and_then(|a| a.image.chip())),
+        }
+    }
+
+    /// The patchable address spaces, the one that boots first.
+    pub fn spaces(&self) -> Vec<AddressSpace> {
+        let data = &self.data[..];
+        match &self.layout {
+            Layout::Elf(e) => {
+                let regions = e
+                    .sections
+                    .iter()
+                    .map(|s| Region {
+                        addr: s.addr,
+                        offset: s.offset,
+                        len: s.len,
+                        checksummed: false,
+                    })
+                    .collect();
+                let mut space = AddressSpace::new("elf".into(), ImageKey::Elf, regions);
+                space.protected = e
+                    .protected
+                    .iter()
+                    .map(|s| ProtectedRange {
+                        addr: s.addr,
+                        len: s.len,
+                        field: "the ESP32 app descriptor (esp_app_desc_t)",
+                    })
+                    .collect();
+                vec![space]
+            }
+            Layout::App(t) => vec![image_space("app".into(), ImageKey::App, &t.image, data)],
+            Layout::Esp8266V2(v) => {
+                let mut regions = vec![Region {
+                    addr: v.irom.addr,
+                    offset: v.irom.data_offset,
+                    len: v.irom.len,
+                    checksummed: false,
+                }];
+                regions.extend(segment_regions(&v.image));
+                vec![AddressSpace::new(
+                    "app".into(),
+                    ImageKey::Esp8266V2,
+                    regions,
+                )]
+            }
+            Layout::Arduino(a) => {
+                let mut space = image_space("app".into(), ImageKey::Arduino, &a.app, data);
+                if a.trailer == Some(ArduinoTrailer::Core3)
+                    && let Some(first) = a.app.segments.first()
+                {
+                    space.protected.push(ProtectedRange {
+                        addr: first.addr,
+                        len: 8,
+                        field: "the Arduino CRC trailer",
+                    });
+                }
+                vec![space]
+            }
+            Layout::Merged(m) => {
+                let boot = m
+                    .table
+                    .as_ref()
+                    .and_then(|t| t.boot_app())
+                    .and_then(|p| m.apps.iter().position(|a| a.partition.as_ref() == Some(p)))
+                    .unwrap_or(0);
+                let mut order: Vec<usize> = (0..m.apps.len()).collect();
+                order.sort_by_key(|&i| i != boot);
+                order
+                    .into_iter()
+                    .map(|i| {
+                        image_space(
+                            m.apps[i].role(),
+                            ImageKey::MergedApp(i),
+                            &m.apps[i].image,
+                            data,
+                        )
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Reads `len` bytes at `addr` of `space`.
+    pub fn read(&self, space: &AddressSpace, addr: u32, len: usize) -> Result<Vec<u8>> {
+        Ok(gather(&self.data, &space.map(addr, len)?))
+    }
+
+    /// The bytes of a contiguous address run (borrowed when it is one region).
+    pub fn chunk_bytes(&self, chunk: &crate::space::Chunk) -> Cow<'_, [u8]> {
+        match chunk.regions.as_slice() {
+            [r] => Cow::Borrowed(&self.data[r.offset..r.offset + r.len]),
+            rs => Cow::Owned(
+                rs.iter()
+                    .flat_map(|r| self.data[r.offset..r.offset + r.len].iter().copied())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Replaces the bytes at `addr` of the boot space with `new` (same length),
+    /// and the same bytes of every other copy (merged images) that holds what
+    /// the boot space held. Updates XOR checksums at once; digests and CRCs are
+    /// re-sealed by [`Firmware::finish`]. Returns the changed copies.
+    pub fn patch(&mut self, addr: u32, new: &[u8]) -> Result<Vec<PatchedCopy>> {
+        let spaces = self.spaces();
+        let primary = spaces.first().ok_or_else(|| Error::Unmapped {
+            space: "this file (no app image)".into(),
+            addr,
+            len: new.len(),
+        })?;
+        let pieces = primary.map(addr, new.len())?;
+        let old = gather(&self.data, &pieces);
+        let mut targets = vec![(primary.clone(), pieces)];
+        for other in &spaces[1..] {
+            if let Ok(p) = other.map(addr, new.len())
+                && gather(&self.data, &p) == old
+            {
+                targets.push((other.clone(), p));
+            }
+        }
+        self.check_before_patch(&targets)?;
+        let mut changed = Vec::new();
+        for (space, pieces) in targets {
+            self.write_pieces(space.key, &pieces, new);
+            changed.push(PatchedCopy {
+                space: space.label,
+                pieces,
+            });
+        }
+        Ok(changed)
+    }
+
+    /// Refuses to patch an image that is signed or invalid to begin with.
+    fn check_before_patch(&mut self, targets: &[(AddressSpace, Vec<Piece>)]) -> Result<()> {
+        for (space, _) in targets {
+            if let Some(sig) = self.signature_of(space.key) {
+                return Err(Error::Signed {
+                    offset: sig.offset(),
+                    kind: sig.describe(),
+                });
+            }
+        }
+        if !self.checked_before_patch {
+            let report = self.verify();
+            if !report.valid {
+                return Err(Error::InvalidBeforePatch {
+                    space: "this file".into(),
+                    problems: report.summary_of_problems(),
+                });
+            }
+            self.checked_before_patch = true;
+        }
+        Ok(())
+    }
+
+    fn signature_of(&self, key: ImageKey) -> Option<&Signature> {
+        match (&self.layout, key) {
+            (Layout::App(t), ImageKey::App) => t.signature.as_ref(),
+            (Layout::Arduino(a), ImageKey::Arduino) => a.signature.as_ref(),
+            (Layout::Merged(m), ImageKey::MergedApp(i)) => m.apps[i].signature.as_ref(),
+            _ => None,
+        }
+    }
+
+    fn checksum_offset(&self, key: ImageKey) -> Option<usize> {
+        match (&self.layout, key) {
+            (Layout::App(t), ImageKey::App) => Some(t.image.checksum_offset),
+            (Layout::Esp8266V2(v), ImageKey::Esp8266V2) => Some(v.image.checksum_offset),
+            (Layout::Arduino(a), ImageKey::Arduino) => Some(a.app.checksum_offset),
+            (Layout::Merged(m), ImageKey::MergedApp(i)) => Some(m.apps[i].image.checksum_offset),
+            _ => None,
+        }
+    }
+
+    fn write_pieces(&mut self, key: ImageKey, pieces: &[Piece], new: &[u8]) {
+        let checksum_at = self.checksum_offset(key);
+        let data = self.data.to_mut();
+        let mut delta = 0u8;
+        let mut at = 0;
+        for p in pieces {
+            let src = &new[at..at + p.len];
+            let dst = &mut data[p.offset..p.offset + p.len];
+            if p.checksummed {
+                // stored ^= XOR(old) ^ XOR(new): keeps whatever convention the
+                // image's checksum follows (e.g. Arduino core 3.x).
+                delta ^= checksum::xor(dst) ^ checksum::xor(src);
+            }
+            dst.copy_from_slice(src);
+            at += p.len;
+        }
+        if let Some(c) = checksum_at {
+            data[c] ^= delta;
+        }
+        self.dirty.insert(key);
+    }
+
+    /// Recomputes SHA-256 digests, then ESP8266 v2 and Arduino CRCs, of every
+    /// patched image (in that order: each covers the previous).
+    fn seal(&mut self) {
+        let dirty: Vec<ImageKey> = self.dirty.iter().copied().collect();
+        for key in dirty {
+            let image = match (&self.layout, key) {
+                (Layout::App(t), ImageKey::App) => Some(t.image.clone()),
+                (Layout::Arduino(a), ImageKey::Arduino) => Some(a.app.clone()),
+                (Layout::Merged(m), ImageKey::MergedApp(i)) => Some(m.apps[i].image.clone()),
+                _ => None,
+            };
+            if let Some(img) = image
+                && let Some(d) = img.digest_offset
+            {
+                let range = img.hashed_range();
+                let digest = checksum::sha256(&self.data[range.clone()]);
+                self.data.to_mut()[d..d + 32].copy_from_slice(&digest);
+                self.sealed_digests.insert((range.start, range.end), digest);
+            }
+            match (&self.layout, key) {
+                (Layout::Esp8266V2(v), ImageKey::Esp8266V2) => {
+                    let at = v.crc_offset;
+                    let crc = checksum::esp8266_crc32(&self.data[..at]);
+                    self.data.to_mut()[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+                }
+                (Layout::Arduino(a), ImageKey::Arduino) => {
+                    if let Some(t) = a.trailer {
+                        let at = t.offset();
+                        let crc = checksum::crc32_mpeg2(&self.data, at..at + 8);
+                        self.data.to_mut()[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.dirty.clear();
+    }
+
+    /// Seals, re-parses and re-verifies the result, and returns the bytes to
+    /// write (compressed again for gzip input). Fails rather than return an
+    /// image that would not verify.
+    pub fn finish(mut self) -> Result<Vec<u8>> {
+        self.seal();
+        let reparsed = Layout::parse(&self.data).map_err(|e| Error::InvalidAfterPatch {
+            problems: format!("re-parse failed: {e}"),
+        })?;
+        if reparsed != self.layout {
+            return Err(Error::InvalidAfterPatch {
+                problems: "the layout changed".into(),
+            });
+        }
+        let report = self.verify();
+        if !report.valid {
+            return Err(Error::InvalidAfterPatch {
+                problems: report.summary_of_problems(),
+            });
+        }
+        let data = self.data.into_owned();
+        Ok(match self.compression {
+            Some(Compression::Gzip) => gzip::compress(&data),
+            None => data,
+        })
+    }
+
+    /// Checks every integrity field of every image.
+    pub fn verify(&self) -> Report {
+        let data = &self.data[..];
+        let mut images = Vec::new();
+        let mut table = None;
+        let mut notes = Vec::new();
+        match &self.layout {
+            Layout::Elf(e) => {
+                images.push(ImageReport {
+                    role: "elf".into(),
+                    offset: 0,
+                    kind: "elf",
+                    chip: e.chip(),
+                    chip_id: None,
+                    entry: e.entry,
+                    segments: e
+                        .sections
+                        .iter()
+                        .map(|s| SegmentReport {
+                            addr: s.addr,
+                            offset: s.offset,
+                            len: s.len,
+                            name: Some(s.name.clone()),
+                        })
+                        .collect(),
+                    checksum: None,
+                    sha256: None,
+                    crc: None,
+                    signature: None,
+                    problems: Vec::new(),
+                    valid: true,
+                });
+                notes.push(format!(
+                    "{} ELF: no integrity fields; patch it, then convert it to an image",
+                    e.arch()
+                ));
+            }
+            Layout::App(t) => {
+                let mut r = self.check_image("app", &t.image, None);
+                r.signature = t.signature.clone();
+                if t.trailing > 0 {
+                    notes.push(format!(
+                        "{} bytes of unknown data follow the image at {:#x}",
+                        t.trailing, t.image.end
+                    ));
+                }
+                images.push(r);
+            }
+            Layout::Esp8266V2(v) => {
+                let mut r = self.check_image("app", &v.image, None);
+                r.kind = "esp8266-v2";
+                r.offset = 0;
+                r.entry = v.entry;
+                r.segments.insert(
+                    0,
+                    SegmentReport {
+                        addr: v.irom.addr,
+                        offset: v.irom.data_offset,
+                        len: v.irom.len,
+                        name: Some("irom (not in the XOR checksum)".into()),
+                    },
+                );
+                let stored = read_u32(data, v.crc_offset);
+                let computed = checksum::esp8266_crc32(&data[..v.crc_offset]);
+                push_crc(&mut r, "esp8266-v2", v.crc_offset, stored, computed);
+                images.push(r);
+            }
+            Layout::Arduino(a) => {
+                images.push(self.check_image("eboot", &a.eboot, None));
+                let core3 = (a.trailer == Some(ArduinoTrailer::Core3)).then(|| {
+                    let o = ArduinoTrailer::Core3.offset();
+                    o..o + 8
+                });
+                let mut r = self.check_image("app", &a.app, core3);
+                r.signature = a.signature.clone();
+                match a.trailer {
+                    Some(t) => {
+                        let o = t.offset();
+                        let stored = read_u32(data, o + 4);
+                        let computed = checksum::crc32_mpeg2(data, o..o + 8);
+                        let kind = match t {
+                            ArduinoTrailer::Core27 => "arduino-core-2.7",
+                            ArduinoTrailer::Core3 => "arduino-core-3",
+                        };
+                        push_crc(&mut r, kind, o, stored, computed);
+                    }
+                    None => notes.push("no Arduino CRC trailer (core before 2.7)".into()),
+                }
+                images.push(r);
+            }
+            Layout::Merged(m) => {
+                if let Some(b) = &m.bootloader {
+                    let mut r = self.check_image("bootloader", b, None);
+                    if let Some(chip) = b.chip()
+                        && chip.bootloader_offset() as usize != b.offset
+                    {
+                        r.problems.push(Problem {
+                            code: "bootloader_offset",
+                            offset: Some(b.offset),
+                            message: format!(
+                                "a {chip} bootloader belongs at {:#x}, not {:#x}",
+                                chip.bootloader_offset(),
+                                b.offset
+                            ),
+                        });
+                        r.valid = false;
+                    }
+                    images.push(r);
+                } else {
+                    notes.push("no second-stage bootloader in this file".into());
+                }
+                for app in &m.apps {
+                    let mut r = self.check_image(&app.role(), &app.image, None);
+                    r.signature = app.signature.clone();
+                    if let (Some(c), Some(bc)) = (app.image.chip(), m.chip)
+                        && c != bc
+                    {
+                        r.problems.push(Problem {
+                            code: "chip_id",
+                            offset: Some(app.image.offset + 12),
+                            message: format!("app is for {c} but the bootloader is for {bc}"),
+                        });
+                        r.valid = false;
+                    }
+                    images.push(r);
+                }
+                for p in &m.empty_apps {
+                    notes.push(format!(
+                        "app partition {} at {:#x} holds no image",
+                        p.label, p.offset
+                    ));
+                }
+                if let Some(t) = &m.table {
+                    let valid = t.md5.as_ref().is_none_or(|m| m.valid);
+                    table = Some(TableReport {
+                        offset: t.offset,
+                        partitions: t.partitions.clone(),
+                        md5: t.md5.clone(),
+                        valid,
+                    });
+                } else {
+                    notes.push("no partition table in this file".into());
+                }
+            }
+        }
+        let valid = images.iter().all(|i| i.valid) && table.as_ref().is_none_or(|t| t.valid);
+        Report {
+            format: self.format_name(),
+            compression: self.compression.map(|_| "gzip"),
+            chip: self.chip(),
+            size: data.len(),
+            images,
+            partition_table: table,
+            notes,
+            valid,
+        }
+    }
+
+    fn check_image(&self, role: &str, img: &AppImage, core3: Option<Range<usize>>) -> ImageReport {
+        let data = &self.data[..];
+        let mut problems = Vec::new();
+        let stored = img.stored_checksum(data);
+        let computed = img.computed_checksum(data, None);
+        let status = if stored == computed {
+            ChecksumStatus::Valid
+        } else if core3
+            .clone()
+            .is_some_and(|z| img.computed_checksum(data, Some(z)) == stored)
+        {
+            ChecksumStatus::ValidArduinoCore3
+        } else {
+            problems.push(Problem {
+                code: "checksum",
+                offset: Some(img.checksum_offset),
+                message: format!(
+                    "checksum at {:#x} is {stored:#04x}, computed {computed:#04x}",
+                    img.checksum_offset
+                ),
+            });
+            ChecksumStatus::Invalid
+        };
+        let sha256 = img.digest_offset.map(|d| {
+            let range = img.hashed_range();
+            let computed = self
+                .sealed_digests
+                .get(&(range.start, range.end))
+                .copied()
+                .unwrap_or_else(|| checksum::sha256(&data[range]));
+            let stored = &data[d..d + 32];
+            let valid = stored == computed;
+            if !valid {
+                problems.push(Problem {
+                    code: "sha256",
+                    offset: Some(d),
+                    message: format!("appended SHA-256 at {d:#x} does not match the image"),
+                });
+            }
+            DigestReport {
+                offset: d,
+                stored: checksum::hex(stored),
+                computed: checksum::hex(&computed),
+                valid,
+            }
+        });
+        if let Some(h) = img.hash_appended
+            && h > 1
+        {
+            problems.push(Problem {
+                code: "hash_appended",
+                offset: Some(img.offset + 23),
+                message: format!("hash_appended is {h}, must be 0 or 1"),
+            });
+        }
+        if img.header == HeaderKind::Extended && !img.is_esp8266_v3() {
+            if let Some(id) = img.chip_id
+                && Chip::from_chip_id(id).is_none()
+            {
+                problems.push(Problem {
+                    code: "chip_id",
+                    offset: Some(img.offset + 12),
+                    message: format!("unknown chip_id {id}"),
+                });
+            }
+            for (i, s) in img.segments.iter().enumerate() {
+                if s.len % 4 != 0 {
+                    problems.push(Problem {
+                        code: "segment_alignment",
+                        offset: Some(s.header_offset),
+                        message: format!(
+                            "segment {i} length {:#x} is not a multiple of 4 (the bootloader rejects it)",
+                            s.len
+                        ),
+                    });
+                }
+            }
+        }
+        let kind = match img.header {
+            HeaderKind::Esp8266V1 => "esp8266-v1",
+            HeaderKind::Extended if img.is_esp8266_v3() => "esp8266-v3",
+            HeaderKind::Extended => "esp32-app",
+        };
+        ImageReport {
+            role: role.into(),
+            offset: img.offset,
+            kind,
+            chip: img.chip(),
+            chip_id: img.chip_id,
+            entry: img.entry,
+            segments: img
+                .segments
+                .iter()
+                .map(|s| SegmentReport {
+                    addr: s.addr,
+                    offset: s.data_offset,
+                    len: s.len,
+                    name: None,
+                })
+                .collect(),
+            checksum: Some(ChecksumReport {
+                offset: img.checksum_offset,
+                stored,
+                computed,
+                status,
+            }),
+            sha256,
+            crc: None,
+            signature: None,
+            valid: problems.is_empty(),
+            problems,
+        }
+    }
+}
+
+fn push_crc(r: &mut ImageReport, kind: &'static str, offset: usize, stored: u32, computed: u32) {
+    let valid = stored == computed;
+    if !valid {
+        r.problems.push(Problem {
+            code: "crc",
+            offset: Some(offset),
+            message: format!(
+                "{kind} CRC at {offset:#x} is {stored:#010x}, computed {computed:#010x}"
+            ),
+        });
+        r.valid = false;
+    }
+    r.crc = Some(CrcReport {
+        kind,
+        offset,
+        stored,
+        computed,
+        valid,
+    });
+}
+
+fn read_u32(data: &[u8], offset: usize) -> u32 {
+    u32::from_le_bytes(data[offset..offset + 4].try_into().expect("4 bytes"))
+}
+
+fn gather(data: &[u8], pieces: &[Piece]) -> Vec<u8> {
+    pieces
+        .iter()
+        .flat_map(|p| data[p.offset..p.offset + p.len].iter().copied())
+        .collect()
+}
+
+fn segment_regions(img: &AppImage) -> impl Iterator<Item = Region> + '_ {
+    img.segments.iter().map(|s| Region {
+        addr: s.addr,
+        offset: s.data_offset,
+        len: s.len,
+        checksummed: s.in_checksum,
+    })
+}
+
+/// The space of one `0xE9` image; the app descriptor is protected.
+fn image_space(label: String, key: ImageKey, img: &AppImage, data: &[u8]) -> AddressSpace {
+    let mut space = AddressSpace::new(label, key, segment_regions(img).collect());
+    if img.has_app_desc(data) {
+        space.protected.push(ProtectedRange {
+            addr: img.segments[0].addr,
+            len: APP_DESC_LEN,
+            field: "the ESP32 app descriptor (esp_app_desc_t)",
+        });
+    }
+    space
+}

@@ -1,0 +1,174 @@
+//! The ESP-IDF partition table: 32-byte entries, an optional MD5 entry, an
+//! all-0xFF end marker.
+
+use super::read::{u16_at, u32_at};
+use crate::checksum;
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+pub const ENTRY_LEN: usize = 32;
+/// Entry magic `0x50AA` (bytes `AA 50`).
+pub const ENTRY_MAGIC: u16 = 0x50AA;
+/// MD5 entry magic (bytes `EB EB`).
+pub const MD5_MAGIC: u16 = 0xEBEB;
+/// The table occupies one flash sector at most (`ESP_PARTITION_TABLE_MAX_LEN`).
+pub const MAX_LEN: usize = 0xC00;
+/// ESP-IDF's default table offset.
+pub const DEFAULT_OFFSET: usize = 0x8000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Partition {
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: u8,
+    pub subtype: u8,
+    pub offset: u32,
+    pub size: u32,
+    pub flags: u32,
+}
+
+impl Partition {
+    pub fn is_app(&self) -> bool {
+        self.kind == 0
+    }
+
+    /// `factory`, `ota_3`, `test`, or the subtype number.
+    pub fn app_role(&self) -> String {
+        match self.subtype {
+            0x00 => "factory".into(),
+            0x10..=0x1F => format!("ota_{}", self.subtype - 0x10),
+            0x20 => "test".into(),
+            s => format!("app subtype {s:#04x}"),
+        }
+    }
+
+    pub fn end(&self) -> u64 {
+        self.offset as u64 + self.size as u64
+    }
+}
+
+/// The MD5 entry and whether it matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableMd5 {
+    pub offset: usize,
+    pub stored: String,
+    pub computed: String,
+    pub valid: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionTable {
+    /// File offset of the table.
+    pub offset: usize,
+    pub partitions: Vec<Partition>,
+    pub md5: Option<TableMd5>,
+}
+
+impl PartitionTable {
+    /// Whether a table starts at `offset` (first entry magic).
+    pub fn is_at(data: &[u8], offset: usize) -> bool {
+        data.len() >= offset + ENTRY_LEN && u16_at(data, offset) == ENTRY_MAGIC
+    }
+
+    /// Parses the table at `offset`. Structure errors (entries past the end,
+    /// overlapping partitions) fail; a wrong MD5 is reported in [`PartitionTable::md5`].
+    pub fn parse(data: &[u8], offset: usize) -> Result<PartitionTable> {
+        let mut partitions = Vec::new();
+        let mut md5 = None;
+        let mut pos = offset;
+        loop {
+            let index = (pos - offset) / ENTRY_LEN;
+            if pos + ENTRY_LEN > data.len() || pos - offset >= MAX_LEN {
+                return Err(Error::PartitionTable {
+                    table: offset,
+                    index,
+                    label: "-".into(),
+                    offset: pos,
+                    reason: "no end marker (an all-0xFF entry) before the end of the table".into(),
+                });
+            }
+            let e = &data[pos..pos + ENTRY_LEN];
+            match u16_at(e, 0) {
+                ENTRY_MAGIC => {
+                    let label_bytes = &e[12..28];
+                    let end = label_bytes.iter().position(|&b| b == 0).unwrap_or(16);
+                    partitions.push(Partition {
+                        label: String::from_utf8_lossy(&label_bytes[..end]).into_owned(),
+                        kind: e[2],
+                        subtype: e[3],
+                        offset: u32_at(e, 4),
+                        size: u32_at(e, 8),
+                        flags: u32_at(e, 28),
+                    });
+                }
+                MD5_MAGIC => {
+                    let stored = &e[16..32];
+                    let computed = checksum::md5(&data[offset..pos]);
+                    md5 = Some(TableMd5 {
+                        offset: pos,
+                        stored: checksum::hex(stored),
+                        computed: checksum::hex(&computed),
+                        valid: stored == computed,
+                    });
+                }
+                0xFFFF if e.iter().all(|&b| b == 0xFF) => break,
+                _ => {
+                    return Err(Error::PartitionTable {
+                        table: offset,
+                        index,
+                        label: "-".into(),
+                        offset: pos,
+                        reason: format!(
+                            "unknown entry magic {:02x} {:02x} (expected AA 50, EB EB or an all-0xFF end marker)",
+                            e[0], e[1]
+                        ),
+                    });
+                }
+            }
+            pos += ENTRY_LEN;
+        }
+        let table = PartitionTable {
+            offset,
+            partitions,
+            md5,
+        };
+        table.check_overlaps()?;
+        Ok(table)
+    }
+
+    fn check_overlaps(&self) -> Result<()> {
+        let mut sorted: Vec<&Partition> = self.partitions.iter().collect();
+        sorted.sort_by_key(|p| p.offset);
+        for w in sorted.windows(2) {
+            if w[0].end() > w[1].offset as u64 {
+                return Err(Error::PartitionOverlap {
+                    table: self.offset,
+                    a: w[0].label.clone(),
+                    b: w[1].label.clone(),
+                    a_start: w[0].offset,
+                    a_end: w[0].end().min(u32::MAX as u64) as u32,
+                    b_start: w[1].offset,
+                    b_end: w[1].end().min(u32::MAX as u64) as u32,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn apps(&self) -> impl Iterator<Item = &Partition> {
+        self.partitions.iter().filter(|p| p.is_app())
+    }
+
+    /// The app the bootloader starts when `otadata` is blank: `factory`, else the
+    /// lowest OTA slot.
+    pub fn boot_app(&self) -> Option<&Partition> {
+        self.apps()
+            .find(|p| p.subtype == 0)
+            .or_else(|| {
+                self.apps()
+                    .filter(|p| (0x10..0x20).contains(&p.subtype))
+                    .min_by_key(|p| p.subtype)
+            })
+            .or_else(|| self.apps().next())
+    }
+}
