@@ -133,6 +133,11 @@ pub enum Error {
 
     #[error("patch length mismatch: {old} bytes to replace, {new} bytes given")]
     LengthMismatch { old: usize, new: usize },
+
+    /// Personalisation was refused before anything was written; each problem
+    /// names the slot (and never the value).
+    #[error("{}", problems.join("\n"))]
+    Personalize { problems: Vec<String> },
 }
 
 /// The engine's result type.

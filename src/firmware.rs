@@ -46,6 +46,13 @@ pub struct PatchedCopy {
     pub pieces: Vec<Piece>,
 }
 
+/// The outcome of [`Firmware::finish`]: the bytes to write and their verification.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub bytes: Vec<u8>,
+    pub report: Report,
+}
+
 /// A firmware file: its bytes (borrowed until patched) and their layout.
 #[derive(Debug, Clone)]
 pub struct Firmware<'a> {
@@ -359,7 +366,7 @@ impl<'a> Firmware<'a> {
     /// Seals, re-parses and re-verifies the result, and returns the bytes to
     /// write (compressed again for gzip input). Fails rather than return an
     /// image that would not verify.
-    pub fn finish(mut self) -> Result<Vec<u8>> {
+    pub fn finish(mut self) -> Result<Finished> {
         self.seal();
         let reparsed = Layout::parse(&self.data).map_err(|e| Error::InvalidAfterPatch {
             problems: format!("re-parse failed: {e}"),
@@ -376,10 +383,11 @@ impl<'a> Firmware<'a> {
             });
         }
         let data = self.data.into_owned();
-        Ok(match self.compression {
+        let bytes = match self.compression {
             Some(Compression::Gzip) => gzip::compress(&data),
             None => data,
-        })
+        };
+        Ok(Finished { bytes, report })
     }
 
     /// Checks every integrity field of every image.

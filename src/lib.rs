@@ -9,15 +9,21 @@
 
 pub mod checksum;
 pub mod chip;
+pub mod config;
 pub mod error;
 pub mod firmware;
 pub mod format;
+pub mod personalize;
+pub mod placeholder;
 pub mod report;
+pub mod slot;
 pub mod space;
+pub mod values;
 
 pub use chip::Chip;
 pub use error::{Error, Result};
-pub use firmware::{Firmware, ParseOptions};
+pub use firmware::{Finished, Firmware, ParseOptions};
+pub use personalize::{Personalized, Request, personalize};
 pub use report::Report;
 
 #[cfg(feature = "cli")]

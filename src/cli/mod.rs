@@ -2,8 +2,11 @@
 //! terminal output and exit codes. Everything here calls the same library
 //! functions other front ends (cargo subcommand, PlatformIO, a web page) call.
 
+pub mod args;
 pub mod exit;
 pub mod fsio;
+mod inspect;
+mod patch;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Check every image inside firmware files: structure, chip, checksums, SHA-256, CRCs, signatures.
     Verify(verify::VerifyArgs),
+    /// Show a file's kind, chip, integrity and every slot (secrets masked).
+    Inspect(inspect::InspectArgs),
+    /// Personalise firmware from profiles and --set values; writes a re-sealed, verified copy.
+    Patch(patch::PatchArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -32,6 +39,8 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Verify(args) => verify::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Patch(args) => patch::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -40,3 +49,10 @@ pub fn main() -> i32 {
 }
 
 pub(crate) type CliResult<T = i32> = Result<T, CliError>;
+
+/// Prints warnings on stderr (they never contain values).
+pub(crate) fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}

@@ -1,0 +1,323 @@
+//! The personalisation arguments every command shares (`patch` now; `flash`,
+//! `ota` and `cargo thinger-patch` later), and turning them into a
+//! [`Request`]: config discovery, value sources, warnings.
+
+use super::CliResult;
+use super::exit::{self, CliError};
+use crate::config::{Config, FILE_NAME, Source};
+use crate::placeholder::{Pad, Placeholder};
+use crate::values::{Assignment, Origin};
+use crate::{Request, personalize::Personalized};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct PersonalizeArgs {
+    /// Config file [default: thinger-patch.toml in the current folder or a parent, then in the user config folder]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Credential profile from the config file ([profiles.NAME]); repeat for one output per profile
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
+    /// Set a slot: KEY=VALUE (visible in process lists: prefer --set-env for secrets)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Set a slot from an environment variable: KEY=VAR
+    #[arg(long = "set-env", value_name = "KEY=VAR")]
+    pub set_env: Vec<String>,
+    /// Legacy placeholder: KEY=LITERAL (everything after the first = is the literal text)
+    #[arg(long = "placeholder", value_name = "KEY=LITERAL")]
+    pub placeholders: Vec<String>,
+    /// How to fill the rest of a legacy placeholder after a shorter value
+    #[arg(long, value_enum, default_value_t = PadArg::Nul)]
+    pub pad: PadArg,
+    /// Ignore (with a warning) values whose key matches no slot in the firmware
+    #[arg(long)]
+    pub allow_missing: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum PadArg {
+    #[default]
+    Nul,
+    Space,
+}
+
+/// A config file and where it was found.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub path: PathBuf,
+    pub config: Config,
+}
+
+impl PersonalizeArgs {
+    /// Finds and parses the config file; `None` when there is none and none is needed.
+    pub fn load_config(&self, warnings: &mut Vec<String>) -> CliResult<Option<LoadedConfig>> {
+        let path = match &self.config {
+            Some(p) => Some(p.clone()),
+            None => discover_config(),
+        };
+        let Some(path) = path else {
+            if !self.profiles.is_empty() {
+                return Err(CliError::new(
+                    exit::INVALID,
+                    format!(
+                        "--profile needs a config file, and no {FILE_NAME} was found in the current folder, its parents or {}; create one or pass --config FILE",
+                        user_config_path()
+                            .map_or("the user config folder".into(), |p| p.display().to_string())
+                    ),
+                ));
+            }
+            return Ok(None);
+        };
+        let text =
+            std::fs::read(&path).map_err(|e| CliError::io(&path, "read the config file", &e))?;
+        let text = String::from_utf8(text).map_err(|_| {
+            CliError::new(
+                exit::INVALID,
+                format!("{}: the config file is not UTF-8", path.display()),
+            )
+        })?;
+        let config = Config::parse(&text, &path.display().to_string())
+            .map_err(|m| CliError::new(exit::INVALID, m))?;
+        if !config.defaults.is_empty() || !config.profiles.is_empty() {
+            if let Some(mode) = loose_mode(&path) {
+                warnings.push(format!(
+                    "{} is readable by group or others (mode {mode:03o}) and holds profile values: run chmod 600 {}",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+        Ok(Some(LoadedConfig { path, config }))
+    }
+
+    /// The profiles to produce: the named ones, or one run without a profile.
+    pub fn profile_runs(&self) -> Vec<Option<String>> {
+        if self.profiles.is_empty() {
+            vec![None]
+        } else {
+            self.profiles.iter().cloned().map(Some).collect()
+        }
+    }
+
+    /// Resolves every value for `profile` into a request.
+    pub fn request(
+        &self,
+        config: Option<&LoadedConfig>,
+        profile: Option<&str>,
+    ) -> CliResult<Request> {
+        let mut values = Vec::new();
+        let mut placeholders = Vec::new();
+        if let Some(lc) = config {
+            let entries = lc
+                .config
+                .entries_for(profile)
+                .map_err(|m| CliError::new(exit::INVALID, m))?;
+            for e in entries {
+                let file = lc.path.display().to_string();
+                let origin = match &e.source {
+                    Source::Literal(_) => Origin::ConfigLiteral {
+                        file: file.clone(),
+                        table: e.table.clone(),
+                    },
+                    s => Origin::ConfigSource {
+                        file: file.clone(),
+                        table: e.table.clone(),
+                        source: s.describe(),
+                    },
+                };
+                let text = resolve_source(&e.source, &lc.path, &e.table, &e.key)?;
+                values.push(Assignment::new(e.key, text, origin));
+            }
+            placeholders.extend(lc.config.placeholders.iter().cloned());
+        }
+        for spec in &self.set_env {
+            let (key, var) = split_kv(spec, "--set-env", "KEY=VAR")?;
+            let text = env_var(var)
+                .map_err(|m| CliError::new(exit::INVALID, format!("--set-env {key}={var}: {m}")))?;
+            values.push(Assignment::new(
+                key,
+                text,
+                Origin::Environment {
+                    var: var.to_string(),
+                },
+            ));
+        }
+        for spec in &self.set {
+            let (key, value) = split_kv(spec, "--set", "KEY=VALUE")?;
+            values.push(Assignment::new(key, value, Origin::CommandLine));
+        }
+        for spec in &self.placeholders {
+            let p = Placeholder::parse(spec)
+                .map_err(|m| CliError::new(exit::USAGE, format!("--placeholder: {m}")))?;
+            placeholders.retain(|q: &Placeholder| q.key != p.key);
+            placeholders.push(p);
+        }
+        Ok(Request {
+            values,
+            placeholders,
+            pad: match self.pad {
+                PadArg::Nul => Pad::Nul,
+                PadArg::Space => Pad::Space,
+            },
+            allow_missing: self.allow_missing,
+            parse: None,
+        })
+    }
+}
+
+/// Warnings that need the result: secret literals in a config file git tracks.
+pub fn result_warnings(p: &Personalized) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &p.slots {
+        if let (true, Some(Origin::ConfigLiteral { file, table })) = (s.secret, &s.origin)
+            && git_tracks(Path::new(file))
+        {
+            out.push(format!(
+                "secret slot {} is a literal in [{table}] of {file}, which git tracks: move it to {{ env = \"VAR\" }}, {{ file = \"...\" }} (untracked) or {{ prompt = true }}",
+                s.key
+            ));
+        }
+    }
+    out
+}
+
+fn split_kv<'a>(spec: &'a str, flag: &str, form: &str) -> CliResult<(&'a str, &'a str)> {
+    match spec.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k, v)),
+        // Never echo the argument: it may be a secret.
+        _ => Err(CliError::new(exit::USAGE, format!("{flag} expects {form}"))),
+    }
+}
+
+fn env_var(var: &str) -> Result<String, String> {
+    match std::env::var(var) {
+        Ok(v) => Ok(v),
+        Err(std::env::VarError::NotPresent) => {
+            Err(format!("environment variable {var} is not set"))
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("environment variable {var} is not valid UTF-8"))
+        }
+    }
+}
+
+fn resolve_source(source: &Source, config: &Path, table: &str, key: &str) -> CliResult<String> {
+    let ctx = |m: String| {
+        CliError::new(
+            exit::INVALID,
+            format!("{}: [{table}] {key}: {m}", config.display()),
+        )
+    };
+    match source {
+        Source::Literal(v) => Ok(v.expose().to_string()),
+        Source::Env(var) => env_var(var).map_err(ctx),
+        Source::File(p) => {
+            let path = config.parent().unwrap_or(Path::new(".")).join(p);
+            let bytes = std::fs::read(&path).map_err(|e| {
+                CliError::new(
+                    exit::IO,
+                    format!(
+                        "{}: [{table}] {key}: cannot read {}: {e}",
+                        config.display(),
+                        path.display()
+                    ),
+                )
+            })?;
+            let mut text = String::from_utf8(bytes)
+                .map_err(|_| ctx(format!("{} is not UTF-8", path.display())))?;
+            // Files written by editors and `echo` end in one newline that is not part of the value.
+            if text.ends_with('\n') {
+                text.pop();
+                if text.ends_with('\r') {
+                    text.pop();
+                }
+            }
+            Ok(text)
+        }
+        Source::Prompt => {
+            use std::io::IsTerminal;
+            if !std::io::stdin().is_terminal() {
+                return Err(ctx(
+                    "{ prompt = true } needs a terminal; use { env = \"VAR\" } in scripts and CI"
+                        .into(),
+                ));
+            }
+            rpassword::prompt_password(format!("{key} ([{table}], input hidden): ")).map_err(|e| {
+                CliError::new(
+                    exit::IO,
+                    format!("cannot read {key} from the terminal: {e}"),
+                )
+            })
+        }
+        Source::Keyring(spec) => keyring_get(spec).map_err(ctx),
+    }
+}
+
+#[cfg(feature = "keyring")]
+fn keyring_get(spec: &str) -> Result<String, String> {
+    let (service, account) = spec.split_once('/').ok_or("expected service/account")?;
+    keyring::Entry::new(service, account)
+        .and_then(|e| e.get_password())
+        .map_err(|e| format!("keyring entry {spec}: {e}"))
+}
+
+#[cfg(not(feature = "keyring"))]
+fn keyring_get(_spec: &str) -> Result<String, String> {
+    Err("this thinger-patch was built without keyring support: install it with `cargo install thinger-patch --features keyring`, or use { env = \"VAR\" }".into())
+}
+
+/// `thinger-patch.toml` in the current folder or a parent, then in the user config folder.
+fn discover_config() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .map(|d| d.join(FILE_NAME))
+        .find(|p| p.is_file())
+        .or_else(|| user_config_path().filter(|p| p.is_file()))
+}
+
+fn user_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            if cfg!(windows) {
+                std::env::var_os("APPDATA").map(PathBuf::from)
+            } else if cfg!(target_os = "macos") {
+                std::env::var_os("HOME")
+                    .map(|h| PathBuf::from(h).join("Library/Application Support"))
+            } else {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config"))
+            }
+        })?;
+    Some(base.join("thinger-patch").join(FILE_NAME))
+}
+
+#[cfg(unix)]
+fn loose_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn loose_mode(_path: &Path) -> Option<u32> {
+    None
+}
+
+fn git_tracks(file: &Path) -> bool {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(file.file_name().unwrap_or_default())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -1,0 +1,181 @@
+//! `thinger-patch inspect`: kind, chip, integrity and every slot (secrets masked).
+
+use super::exit::{self, CliError};
+use super::{CliResult, fsio};
+use crate::Firmware;
+use crate::placeholder::{self, Placeholder};
+use crate::slot::{self, Decoded};
+use crate::values::mask;
+use clap::Args;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Firmware: ELF, app image, merged image, Arduino ESP8266 image, .bin.gz
+    pub file: PathBuf,
+    /// Also locate a legacy placeholder: KEY=LITERAL (repeatable)
+    #[arg(long = "placeholder", value_name = "KEY=LITERAL")]
+    pub placeholders: Vec<String>,
+    /// Print JSON (secret values masked)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct SlotView {
+    address: u32,
+    file_offset: usize,
+    /// `ok`, `unknown_version` or `malformed`.
+    status: &'static str,
+    key: Option<String>,
+    capacity: Option<u16>,
+    flags: Vec<String>,
+    state: Option<slot::SlotState>,
+    value: Option<String>,
+    secret: bool,
+    version: Option<u8>,
+    problem: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PlaceholderView {
+    key: String,
+    literal: String,
+    capacity: usize,
+    occurrences: Vec<(u32, usize)>,
+}
+
+pub fn run(args: &InspectArgs) -> CliResult {
+    let bytes = fsio::read(&args.file)?;
+    let fw = Firmware::parse(&bytes).map_err(|e| CliError::engine(&args.file, &e))?;
+    let report = fw.verify();
+    let slots: Vec<SlotView> = slot::scan(&fw).into_iter().map(view).collect();
+    let mut placeholders = Vec::new();
+    for spec in &args.placeholders {
+        let p = Placeholder::parse(spec)
+            .map_err(|m| CliError::new(exit::USAGE, format!("--placeholder: {m}")))?;
+        let occ = placeholder::occurrences(&fw, p.literal.as_bytes());
+        placeholders.push(PlaceholderView {
+            capacity: p.literal.len(),
+            occurrences: occ.iter().map(|o| (o.addr, o.offset)).collect(),
+            key: p.key,
+            literal: p.literal,
+        });
+    }
+    if args.json {
+        let doc = serde_json::json!({
+            "file": args.file.display().to_string(),
+            "format": fw.format_name(),
+            "chip": fw.chip(),
+            "valid": report.valid,
+            "integrity": report,
+            "slots": slots,
+            "placeholders": placeholders,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("inspect serialises")
+        );
+    } else {
+        let chip = fw.chip().map_or("unknown chip".into(), |c| c.to_string());
+        let verdict = if report.valid {
+            "valid".to_string()
+        } else {
+            format!("INVALID: {}", report.summary_of_problems())
+        };
+        println!(
+            "{}: {}, {chip}, {verdict}",
+            args.file.display(),
+            fw.format_name()
+        );
+        if slots.is_empty() {
+            println!(
+                "  no slots (declare them with device/arduino/ThingerSlot or the thinger-slot crate, or use --placeholder)"
+            );
+        }
+        for s in &slots {
+            match s.status {
+                "ok" => println!(
+                    "  {:<20} cap {:>4}  {:<8} {:<17} {:?}",
+                    s.key.as_deref().unwrap_or(""),
+                    s.capacity.unwrap_or(0),
+                    s.state.map_or("", |st| if st == slot::SlotState::Patched {
+                        "patched"
+                    } else {
+                        "default"
+                    }),
+                    s.flags.join(","),
+                    s.value.as_deref().unwrap_or("")
+                ),
+                _ => println!(
+                    "  record at {:#010x} (file offset {:#x}): {}",
+                    s.address,
+                    s.file_offset,
+                    s.problem.as_deref().unwrap_or("")
+                ),
+            }
+        }
+        for p in &placeholders {
+            println!(
+                "  placeholder {} ({:?}, {} bytes): {} occurrence(s){}",
+                p.key,
+                p.literal,
+                p.capacity,
+                p.occurrences.len(),
+                p.occurrences
+                    .iter()
+                    .map(|(a, o)| format!(" {a:#010x}@{o:#x}"))
+                    .collect::<String>()
+            );
+        }
+    }
+    Ok(if report.valid {
+        exit::OK
+    } else {
+        exit::INVALID
+    })
+}
+
+fn view(f: slot::FoundSlot) -> SlotView {
+    let mut v = SlotView {
+        address: f.addr,
+        file_offset: f.offset,
+        status: "ok",
+        key: None,
+        capacity: None,
+        flags: Vec::new(),
+        state: None,
+        value: None,
+        secret: false,
+        version: None,
+        problem: None,
+    };
+    match f.decoded {
+        Decoded::Slot(s) => {
+            v.secret = s.is_secret();
+            v.value = Some(if v.secret {
+                mask(&s.value).to_string()
+            } else {
+                s.value.clone()
+            });
+            v.flags = s.flag_names();
+            v.key = Some(s.key);
+            v.capacity = Some(s.capacity);
+            v.state = Some(s.state);
+            v.version = Some(slot::record::VERSION);
+        }
+        Decoded::UnknownVersion { version } => {
+            v.status = "unknown_version";
+            v.version = Some(version);
+            v.problem = Some(format!(
+                "slot format version {version}, unknown to this thinger-patch (shown, never patched)"
+            ));
+        }
+        Decoded::Malformed { reason } => {
+            v.status = "malformed";
+            v.problem = Some(format!("damaged slot record: {reason}"));
+        }
+    }
+    v
+}

@@ -1,0 +1,220 @@
+//! `thinger-patch patch`: personalise a file (ELF in, ELF out; image in,
+//! re-sealed and verified image out).
+
+use super::args::{PersonalizeArgs, result_warnings};
+use super::exit::{self, CliError};
+use super::{CliResult, fsio, print_warnings};
+use crate::personalize::{Personalized, personalize};
+use clap::Args;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    /// Firmware to personalise: ELF, app image, merged image, Arduino ESP8266 image, .bin.gz
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub personalize: PersonalizeArgs,
+    /// Output file [default: <stem>.<profile><extensions> beside the input]
+    #[arg(short, long, value_name = "OUT", conflicts_with = "in_place")]
+    pub output: Option<PathBuf>,
+    /// Replace the input file (atomically)
+    #[arg(long)]
+    pub in_place: bool,
+    /// Check and report everything, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print a JSON summary (secret values masked)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct RunSummary<'a> {
+    profile: Option<&'a str>,
+    output: Option<String>,
+    written: bool,
+    format: &'static str,
+    chip: Option<crate::Chip>,
+    size: usize,
+    valid: bool,
+    slots: &'a [crate::personalize::SlotOutcome],
+    warnings: Vec<String>,
+}
+
+pub fn run(args: &PatchArgs) -> CliResult {
+    let runs = args.personalize.profile_runs();
+    if runs.len() > 1 && (args.output.is_some() || args.in_place) {
+        return Err(CliError::new(
+            exit::USAGE,
+            "-o and --in-place take one --profile; leave them out to write <stem>.<profile><extensions> for each profile",
+        ));
+    }
+    if runs == [None] && args.output.is_none() && !args.in_place && !args.dry_run {
+        return Err(CliError::new(
+            exit::USAGE,
+            "without --profile, name the output with -o OUT (or use --in-place or --dry-run)",
+        ));
+    }
+    let input = fsio::read(&args.file)?;
+    let mut warnings = Vec::new();
+    let config = args.personalize.load_config(&mut warnings)?;
+    let mut results = Vec::new();
+    // Everything is checked before anything is written.
+    for profile in &runs {
+        let request = args
+            .personalize
+            .request(config.as_ref(), profile.as_deref())?;
+        let done = personalize(&input, &request).map_err(|e| {
+            let what = profile
+                .as_deref()
+                .map_or(String::new(), |p| format!(" (profile {p})"));
+            CliError::new(exit::INVALID, format!("{}{what}: {e}", args.file.display()))
+        })?;
+        let out = output_path(args, profile.as_deref())?;
+        results.push((profile.as_deref(), out, done));
+    }
+    let mut summaries = Vec::new();
+    for (profile, out, done) in &results {
+        let mut w = warnings.clone();
+        w.extend(done.warnings.iter().cloned());
+        w.extend(result_warnings(done));
+        if !args.dry_run {
+            fsio::write_atomic(out, &done.bytes, done.holds_secrets())?;
+        }
+        summaries.push(summary(*profile, out, done, !args.dry_run, w));
+    }
+    if args.json {
+        let doc = serde_json::json!({ "input": args.file.display().to_string(), "dry_run": args.dry_run, "results": summaries });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("summary serialises")
+        );
+        for s in &summaries {
+            print_warnings(&s.warnings);
+        }
+    } else {
+        for s in &summaries {
+            print_warnings(&s.warnings);
+            print_human(s, args.dry_run);
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn summary<'a>(
+    profile: Option<&'a str>,
+    out: &Path,
+    done: &'a Personalized,
+    written: bool,
+    warnings: Vec<String>,
+) -> RunSummary<'a> {
+    RunSummary {
+        profile,
+        output: Some(out.display().to_string()),
+        written,
+        format: done.format,
+        chip: done.chip,
+        size: done.bytes.len(),
+        valid: done.report.valid,
+        slots: &done.slots,
+        warnings,
+    }
+}
+
+fn print_human(s: &RunSummary, dry_run: bool) {
+    let chip = s.chip.map_or("unknown chip".into(), |c| c.to_string());
+    let verb = if dry_run { "would write" } else { "wrote" };
+    let set = s.slots.iter().filter(|o| o.origin.is_some()).count();
+    println!(
+        "{verb} {} ({}, {chip}, {} bytes, {set} of {} slot(s) set, verified valid)",
+        s.output.as_deref().unwrap_or("-"),
+        s.format,
+        s.size,
+        s.slots.len()
+    );
+    for o in s.slots {
+        let from = o
+            .origin
+            .as_ref()
+            .map_or("unchanged".to_string(), |x| x.to_string());
+        println!(
+            "  {:<20} {:<10} {:>4}  {:<24} {}",
+            o.key,
+            o.kind,
+            o.capacity,
+            format!("{:?}", o.value),
+            from
+        );
+    }
+}
+
+/// `-o`, the input for `--in-place`, or `<stem>.<profile><extensions>` beside it.
+fn output_path(args: &PatchArgs, profile: Option<&str>) -> CliResult<PathBuf> {
+    if args.in_place {
+        return Ok(args.file.clone());
+    }
+    let path = match (&args.output, profile) {
+        (Some(o), _) => o.clone(),
+        (None, Some(p)) => default_output(&args.file, p),
+        (None, None) => {
+            // Only reachable with --dry-run: nothing is written.
+            args.file.with_extension("dry-run")
+        }
+    };
+    if same_file(&path, &args.file) {
+        return Err(CliError::new(
+            exit::USAGE,
+            format!(
+                "{}: the output is the input; use --in-place to replace it",
+                path.display()
+            ),
+        ));
+    }
+    Ok(path)
+}
+
+/// `fw.bin.gz` + `kitchen` → `fw.kitchen.bin.gz`; `fw` → `fw.kitchen`.
+pub fn default_output(input: &Path, profile: &str) -> PathBuf {
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // A leading dot is part of the stem (hidden files), not an extension.
+    let split = name
+        .char_indices()
+        .skip(1)
+        .find(|&(_, c)| c == '.')
+        .map(|(i, _)| i);
+    let new = match split {
+        Some(i) => format!("{}.{profile}{}", &name[..i], &name[i..]),
+        None => format!("{name}.{profile}"),
+    };
+    input.with_file_name(new)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names() {
+        assert_eq!(
+            default_output(Path::new("d/fw.bin.gz"), "k"),
+            Path::new("d/fw.k.bin.gz")
+        );
+        assert_eq!(default_output(Path::new("fw"), "k"), Path::new("fw.k"));
+        assert_eq!(
+            default_output(Path::new("firmware.elf"), "garage"),
+            Path::new("firmware.garage.elf")
+        );
+        assert_eq!(default_output(Path::new(".fw"), "k"), Path::new(".fw.k"));
+    }
+}

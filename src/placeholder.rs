@@ -1,0 +1,98 @@
+//! Legacy placeholders: firmware built in the predecessor's style holds a
+//! literal such as `"WIFISSID        "` where a value belongs. The literal must
+//! occur exactly once in patchable data; its length is the capacity.
+
+use crate::Firmware;
+use crate::slot::scan::find;
+
+/// A key mapped to the literal text that stands for it in the firmware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    pub key: String,
+    pub literal: String,
+}
+
+impl Placeholder {
+    /// Parses `KEY=LITERAL` (everything after the first `=` is the literal).
+    pub fn parse(spec: &str) -> Result<Placeholder, String> {
+        match spec.split_once('=') {
+            Some((k, l)) if !k.is_empty() && !l.is_empty() => Ok(Placeholder {
+                key: k.to_string(),
+                literal: l.to_string(),
+            }),
+            _ => Err(format!(
+                "placeholder {spec:?} must be KEY=LITERAL with a non-empty key and literal"
+            )),
+        }
+    }
+}
+
+/// How the rest of a placeholder is filled after a shorter value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pad {
+    /// NUL bytes: C code sees the value as the whole string.
+    #[default]
+    Nul,
+    /// Spaces, for firmware that trims the string itself.
+    Space,
+}
+
+impl Pad {
+    pub fn byte(self) -> u8 {
+        match self {
+            Pad::Nul => 0,
+            Pad::Space => b' ',
+        }
+    }
+}
+
+/// Where a placeholder literal occurs: load address and file offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occurrence {
+    pub addr: u32,
+    pub offset: usize,
+}
+
+/// Every occurrence of `literal` in the boot space's patchable data.
+pub fn occurrences(fw: &Firmware, literal: &[u8]) -> Vec<Occurrence> {
+    let mut out = Vec::new();
+    let Some(space) = fw.spaces().into_iter().next() else {
+        return out;
+    };
+    for chunk in space.chunks() {
+        let bytes = fw.chunk_bytes(&chunk);
+        let mut i = 0;
+        while let Some(p) = find(&bytes[i..], literal) {
+            let addr = chunk.addr + (i + p) as u32;
+            let offset = space.map(addr, 1).map_or(0, |m| m[0].offset);
+            out.push(Occurrence { addr, offset });
+            i += p + 1;
+        }
+    }
+    out
+}
+
+/// The bytes to write over a placeholder of `capacity` bytes.
+pub fn fill(value: &str, capacity: usize, pad: Pad) -> Vec<u8> {
+    let mut out = value.as_bytes().to_vec();
+    out.resize(capacity, pad.byte());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_fill() {
+        let p = Placeholder::parse("wifi_ssid=WIFI=SSID  ").unwrap();
+        assert_eq!(
+            (p.key.as_str(), p.literal.as_str()),
+            ("wifi_ssid", "WIFI=SSID  ")
+        );
+        assert!(Placeholder::parse("novalue").is_err() && Placeholder::parse("=x").is_err());
+        assert_eq!(fill("ab", 4, Pad::Space), b"ab  ");
+        assert_eq!(fill("ab", 4, Pad::Nul), b"ab\0\0");
+    }
+}
