@@ -59,7 +59,7 @@ pub enum Error {
     Elf { offset: usize, reason: String },
 
     #[error(
-        "the ELF (e_machine {machine} at offset 0x12) is not ESP firmware: expected 32-bit Xtensa (94) or RISC-V (243)"
+        "the ELF (e_machine {machine} at offset 0x12) is not ESP firmware: expected 32-bit Xtensa (94) or RISC-V (243); for a PC program that uses the slot header or crate, pass --host-elf"
     )]
     NotEspElf { machine: u16 },
 

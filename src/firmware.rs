@@ -21,12 +21,16 @@ use std::ops::Range;
 pub struct ParseOptions {
     /// Cap on the decompressed size of a gzip image.
     pub max_decompressed: usize,
+    /// Also accept ELF executables of host machines (x86, ARM): the slot
+    /// pieces compile into PC programs too, e.g. firmware logic under test.
+    pub allow_host_elf: bool,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
         ParseOptions {
             max_decompressed: gzip::DEFAULT_LIMIT,
+            allow_host_elf: false,
         }
     }
 }
@@ -82,7 +86,7 @@ impl<'a> Firmware<'a> {
         } else {
             (Cow::Borrowed(bytes), None)
         };
-        let layout = Layout::parse(&data)?;
+        let layout = Layout::parse_with(&data, options.allow_host_elf)?;
         Ok(Firmware {
             data,
             compression,
@@ -368,9 +372,10 @@ impl<'a> Firmware<'a> {
     /// image that would not verify.
     pub fn finish(mut self) -> Result<Finished> {
         self.seal();
-        let reparsed = Layout::parse(&self.data).map_err(|e| Error::InvalidAfterPatch {
-            problems: format!("re-parse failed: {e}"),
-        })?;
+        let reparsed =
+            Layout::parse_with(&self.data, true).map_err(|e| Error::InvalidAfterPatch {
+                problems: format!("re-parse failed: {e}"),
+            })?;
         if reparsed != self.layout {
             return Err(Error::InvalidAfterPatch {
                 problems: "the layout changed".into(),

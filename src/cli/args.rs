@@ -34,6 +34,9 @@ pub struct PersonalizeArgs {
     /// Ignore (with a warning) values whose key matches no slot in the firmware
     #[arg(long)]
     pub allow_missing: bool,
+    /// Also accept x86/ARM host-program ELFs (programs that use the slot header or crate on a PC)
+    #[arg(long)]
+    pub host_elf: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -80,14 +83,14 @@ impl PersonalizeArgs {
         })?;
         let config = Config::parse(&text, &path.display().to_string())
             .map_err(|m| CliError::new(exit::INVALID, m))?;
-        if !config.defaults.is_empty() || !config.profiles.is_empty() {
-            if let Some(mode) = loose_mode(&path) {
-                warnings.push(format!(
-                    "{} is readable by group or others (mode {mode:03o}) and holds profile values: run chmod 600 {}",
-                    path.display(),
-                    path.display()
-                ));
-            }
+        if (!config.defaults.is_empty() || !config.profiles.is_empty())
+            && let Some(mode) = loose_mode(&path)
+        {
+            warnings.push(format!(
+                "{} is readable by group or others (mode {mode:03o}) and holds profile values: run chmod 600 {}",
+                path.display(),
+                path.display()
+            ));
         }
         Ok(Some(LoadedConfig { path, config }))
     }
@@ -162,7 +165,10 @@ impl PersonalizeArgs {
                 PadArg::Space => Pad::Space,
             },
             allow_missing: self.allow_missing,
-            parse: None,
+            parse: Some(crate::ParseOptions {
+                allow_host_elf: self.host_elf,
+                ..Default::default()
+            }),
         })
     }
 }

@@ -20,6 +20,9 @@ pub struct InspectArgs {
     /// Print JSON (secret values masked)
     #[arg(long)]
     pub json: bool,
+    /// Also accept x86/ARM host-program ELFs
+    #[arg(long)]
+    pub host_elf: bool,
 }
 
 #[derive(Serialize)]
@@ -48,7 +51,11 @@ struct PlaceholderView {
 
 pub fn run(args: &InspectArgs) -> CliResult {
     let bytes = fsio::read(&args.file)?;
-    let fw = Firmware::parse(&bytes).map_err(|e| CliError::engine(&args.file, &e))?;
+    let options = crate::ParseOptions {
+        allow_host_elf: args.host_elf,
+        ..Default::default()
+    };
+    let fw = Firmware::parse_with(&bytes, options).map_err(|e| CliError::engine(&args.file, &e))?;
     let report = fw.verify();
     let slots: Vec<SlotView> = slot::scan(&fw).into_iter().map(view).collect();
     let mut placeholders = Vec::new();

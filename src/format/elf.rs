@@ -32,96 +32,56 @@ pub fn is_elf(data: &[u8]) -> bool {
     data.starts_with(&elf::ELFMAG)
 }
 
+/// Machines of host programs (PCs), accepted only on request: the device-side
+/// slot pieces also compile into host programs, which tests patch and run.
+const HOST_MACHINES: &[u16] = &[
+    elf::EM_X86_64.0,
+    elf::EM_AARCH64.0,
+    elf::EM_386.0,
+    elf::EM_ARM.0,
+];
+
 impl ElfLayout {
+    /// Parses an ESP firmware ELF (32-bit little-endian Xtensa or RISC-V).
     pub fn parse(data: &[u8]) -> Result<ElfLayout> {
+        Self::parse_with(data, false)
+    }
+
+    /// Like [`ElfLayout::parse`]; `allow_host` also accepts x86/ARM host programs.
+    pub fn parse_with(data: &[u8], allow_host: bool) -> Result<ElfLayout> {
         let machine = if data.len() >= 0x14 {
             u16::from_le_bytes([data[0x12], data[0x13]])
         } else {
             0
         };
-        if data.len() > 5 && (data[4] != elf::ELFCLASS32.0 || data[5] != elf::ELFDATA2LSB.0) {
+        let host = allow_host && HOST_MACHINES.contains(&machine);
+        if data.len() > 5 && data[5] != elf::ELFDATA2LSB.0 {
             return Err(Error::NotEspElf { machine });
         }
-        let header = elf::FileHeader32::<LittleEndian>::parse(data).map_err(|e| Error::Elf {
-            offset: 0,
-            reason: e.to_string(),
-        })?;
-        let e = header.endian().map_err(|err| Error::Elf {
-            offset: 5,
-            reason: err.to_string(),
-        })?;
-        let machine = header.e_machine(e).0;
-        if machine != elf::EM_XTENSA.0 && machine != elf::EM_RISCV.0 {
-            return Err(Error::NotEspElf { machine });
+        match data.get(4) {
+            Some(2) if host => parse_class::<elf::FileHeader64<LittleEndian>>(data, host),
+            Some(1) => parse_class::<elf::FileHeader32<LittleEndian>>(data, host),
+            Some(2) => Err(Error::NotEspElf { machine }),
+            _ => Err(Error::Elf {
+                offset: 4,
+                reason: "unknown ELF class (byte 4 must be 1 for 32-bit)".into(),
+            }),
         }
-        let shoff = header.e_shoff(e) as usize;
-        let headers = header.section_headers(e, data).map_err(|err| Error::Elf {
-            offset: shoff,
-            reason: err.to_string(),
-        })?;
-        let strings = header
-            .section_strings(e, data, headers)
-            .map_err(|err| Error::Elf {
-                offset: shoff,
-                reason: err.to_string(),
-            })?;
-        let shentsize = header.e_shentsize(e) as usize;
-        let mut sections = Vec::new();
-        let mut protected = Vec::new();
-        for (index, sh) in headers.iter().enumerate() {
-            let flags = sh.sh_flags(e);
-            if !flags.contains(elf::SHF_ALLOC)
-                || sh.sh_type(e) == elf::SHT_NOBITS
-                || sh.sh_size(e) == 0
-            {
-                continue;
-            }
-            let name = sh
-                .name(e, strings)
-                .map(|n| String::from_utf8_lossy(n).into_owned())
-                .unwrap_or_default();
-            if name.starts_with(".debug") {
-                continue;
-            }
-            let offset = sh.sh_offset(e) as usize;
-            let len = sh.sh_size(e) as usize;
-            if offset.checked_add(len).is_none_or(|end| end > data.len()) {
-                return Err(Error::Elf {
-                    offset: shoff + index * shentsize,
-                    reason: format!(
-                        "section {name} claims file bytes {offset:#x}..{:#x}, past the end of the file ({} bytes)",
-                        offset as u64 + len as u64,
-                        data.len()
-                    ),
-                });
-            }
-            let section = ElfSection {
-                name,
-                addr: sh.sh_addr(e),
-                offset,
-                len,
-            };
-            if APP_DESC_SECTIONS.contains(&section.name.as_str()) {
-                protected.push(section);
-            } else {
-                sections.push(section);
-            }
-        }
-        sections.sort_by_key(|s| s.addr);
-        Ok(ElfLayout {
-            machine,
-            entry: header.e_entry(e),
-            sections,
-            protected,
-        })
     }
 
     pub fn arch(&self) -> &'static str {
-        if self.machine == elf::EM_XTENSA.0 {
-            "xtensa"
-        } else {
-            "riscv32"
+        match self.machine {
+            m if m == elf::EM_XTENSA.0 => "xtensa",
+            m if m == elf::EM_RISCV.0 => "riscv32",
+            m if m == elf::EM_X86_64.0 => "x86_64 (host)",
+            m if m == elf::EM_AARCH64.0 => "aarch64 (host)",
+            _ => "host",
         }
+    }
+
+    /// Whether this is a host program rather than ESP firmware.
+    pub fn is_host(&self) -> bool {
+        self.machine != elf::EM_XTENSA.0 && self.machine != elf::EM_RISCV.0
     }
 
     /// The chip, inferred from where sections are linked (each chip family maps
@@ -144,6 +104,8 @@ impl ElfLayout {
             } else {
                 None
             }
+        } else if self.machine != elf::EM_RISCV.0 {
+            None
         } else if any(0x4FF0_0000, 0x4FFC_0000) {
             Some(Chip::Esp32p4)
         } else if any(0x3FC8_0000, 0x3FCA_0000) || any(0x4037_C000, 0x4038_0000) {
@@ -153,4 +115,82 @@ impl ElfLayout {
             None
         }
     }
+}
+
+fn parse_class<H: FileHeader<Endian = LittleEndian>>(data: &[u8], host: bool) -> Result<ElfLayout> {
+    let header = H::parse(data).map_err(|e| Error::Elf {
+        offset: 0,
+        reason: e.to_string(),
+    })?;
+    let e = header.endian().map_err(|err| Error::Elf {
+        offset: 5,
+        reason: err.to_string(),
+    })?;
+    let machine = header.e_machine(e).0;
+    if !host && machine != elf::EM_XTENSA.0 && machine != elf::EM_RISCV.0 {
+        return Err(Error::NotEspElf { machine });
+    }
+    let shoff = header.e_shoff(e).into() as usize;
+    let headers = header.section_headers(e, data).map_err(|err| Error::Elf {
+        offset: shoff,
+        reason: err.to_string(),
+    })?;
+    let strings = header
+        .section_strings(e, data, headers)
+        .map_err(|err| Error::Elf {
+            offset: shoff,
+            reason: err.to_string(),
+        })?;
+    let shentsize = header.e_shentsize(e) as usize;
+    let mut sections = Vec::new();
+    let mut protected = Vec::new();
+    for (index, sh) in headers.iter().enumerate() {
+        let flags = sh.sh_flags(e);
+        if !flags.contains(elf::SHF_ALLOC)
+            || sh.sh_type(e) == elf::SHT_NOBITS
+            || sh.sh_size(e).into() == 0
+        {
+            continue;
+        }
+        let name = sh
+            .name(e, strings)
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        if name.starts_with(".debug") {
+            continue;
+        }
+        let offset = sh.sh_offset(e).into() as usize;
+        let len = sh.sh_size(e).into() as usize;
+        if offset.checked_add(len).is_none_or(|end| end > data.len()) {
+            return Err(Error::Elf {
+                offset: shoff + index * shentsize,
+                reason: format!(
+                    "section {name} claims file bytes {offset:#x}..{:#x}, past the end of the file ({} bytes)",
+                    offset as u64 + len as u64,
+                    data.len()
+                ),
+            });
+        }
+        let section = ElfSection {
+            name,
+            addr: u32::try_from(sh.sh_addr(e).into()).map_err(|_| Error::Elf {
+                offset: shoff + index * shentsize,
+                reason: "section address above 4 GiB".into(),
+            })?,
+            offset,
+            len,
+        };
+        if APP_DESC_SECTIONS.contains(&section.name.as_str()) {
+            protected.push(section);
+        } else {
+            sections.push(section);
+        }
+    }
+    sections.sort_by_key(|s| s.addr);
+    Ok(ElfLayout {
+        machine,
+        entry: header.e_entry(e).into() as u32,
+        sections,
+        protected,
+    })
 }

@@ -121,9 +121,16 @@ impl MergedApp {
 impl Layout {
     /// Detects and parses the format of `data` (already decompressed).
     pub fn parse(data: &[u8]) -> Result<Layout> {
+        Self::parse_with(data, false)
+    }
+
+    /// Like [`Layout::parse`]; `allow_host_elf` also accepts host-program ELFs.
+    pub fn parse_with(data: &[u8], allow_host_elf: bool) -> Result<Layout> {
         match data.first() {
             None => Err(Error::Empty),
-            Some(_) if elf::is_elf(data) => ElfLayout::parse(data).map(Layout::Elf),
+            Some(_) if elf::is_elf(data) => {
+                ElfLayout::parse_with(data, allow_host_elf).map(Layout::Elf)
+            }
             Some(0xEA) => parse_v2(data).map(Layout::Esp8266V2),
             Some(&app_image::MAGIC) => parse_e9_at_zero(data),
             Some(0xFF) => parse_merged(data, None)?

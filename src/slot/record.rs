@@ -51,7 +51,7 @@ impl SlotRecord {
     }
 
     /// Total record size in bytes.
-    pub fn len(&self) -> usize {
+    pub fn record_len(&self) -> usize {
         HEADER_LEN + value_field_len(self.capacity)
     }
 

@@ -36,7 +36,7 @@ pub fn scan_space(fw: &Firmware, space: &AddressSpace) -> Vec<FoundSlot> {
             let addr = chunk.addr + at as u32;
             let offset = space.map(addr, 1).map_or(0, |p| p[0].offset);
             i = match &decoded {
-                Decoded::Slot(s) => at + s.len(),
+                Decoded::Slot(s) => at + s.record_len(),
                 _ => at + MAGIC.len(),
             };
             found.push(FoundSlot {
