@@ -97,11 +97,22 @@ set -e
 # Summary: one line per test binary, then totals.
 printf '\n%s==> cargo test summary%s\n' "$BOLD" "$RESET"
 awk '
-    /^ *Running / { name = ($2 == "unittests") ? $3 " (unittests)" : $2; next }
+    /^ *Running / {
+        if ($2 == "unittests") {
+            # "Running unittests src/lib.rs (target/debug/deps/thinger_patch-0123abcd)"
+            crate = $NF; sub(/^\(/, "", crate); sub(/\)$/, "", crate)
+            sub(/.*\//, "", crate); sub(/-[0-9a-f]+$/, "", crate)
+            name = "unittests " crate " " $3
+        } else {
+            name = $2
+        }
+        next
+    }
     /^ *Doc-tests / { name = "doc-tests " $2; next }
+    /^test .* \.\.\. FAILED$/ { failures[++nfail] = name ": " $2 }
     /^test result: / {
         line = $0; sub(/^test result: /, "", line); sub(/; finished in.*/, "", line)
-        printf "  %-45s %s\n", name, line
+        printf "  %-48s %s\n", name, line
         for (i = 1; i <= NF; i++) {
             if ($(i + 1) ~ /^passed/) passed += $i
             if ($(i + 1) ~ /^failed/) failed += $i
@@ -109,7 +120,10 @@ awk '
         }
         bins++
     }
-    END { printf "  total: %d passed, %d failed, %d ignored in %d test binaries\n", passed, failed, ignored, bins }
+    END {
+        printf "  total: %d passed, %d failed, %d ignored in %d test binaries\n", passed, failed, ignored, bins
+        for (i = 1; i <= nfail; i++) printf "  FAILED %s\n", failures[i]
+    }
 ' "$test_log"
 rm -f "$test_log"
 

@@ -700,8 +700,10 @@ fn gather(data: &[u8], pieces: &[Piece]) -> Vec<u8> {
         .collect()
 }
 
+/// Segment data by load address. Padding segments that esptool inserts to align
+/// flash-mapped segments load nowhere (address 0) and are not patchable.
 fn segment_regions(img: &AppImage) -> impl Iterator<Item = Region> + '_ {
-    img.segments.iter().map(|s| Region {
+    img.segments.iter().filter(|s| s.addr != 0).map(|s| Region {
         addr: s.addr,
         offset: s.data_offset,
         len: s.len,

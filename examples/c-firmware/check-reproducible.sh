@@ -19,8 +19,8 @@ if ! "$HERE/build.sh" "$TMP/out" >"$TMP/build.log" 2>&1; then
     exit 1
 fi
 
-(cd "$PREBUILT" && find . -type f | LC_ALL=C sort) >"$TMP/expected"
-(cd "$TMP/out" && find . -type f | LC_ALL=C sort) >"$TMP/actual"
+(cd "$PREBUILT" && find . -type f | sed 's|^\./||' | LC_ALL=C sort) >"$TMP/expected"
+(cd "$TMP/out" && find . -type f | sed 's|^\./||' | LC_ALL=C sort) >"$TMP/actual"
 
 status=0
 while read -r f; do
@@ -28,7 +28,8 @@ while read -r f; do
         echo "check-reproducible: $f is in prebuilt/ but the build did not produce it" >&2
         status=1
     elif ! cmp -s "$PREBUILT/$f" "$TMP/out/$f"; then
-        echo "check-reproducible: $f differs from prebuilt/ ($(cmp "$PREBUILT/$f" "$TMP/out/$f" 2>&1 | head -n 1))" >&2
+        first=$(cmp "$PREBUILT/$f" "$TMP/out/$f" 2>&1 | head -n 1 | sed -n 's/.*differ: \(byte [0-9]*\).*/first difference at \1/p; s/.*EOF on .*/one file is a prefix of the other/p')
+        echo "check-reproducible: $f differs from prebuilt/$f (${first:-contents differ}; sizes $(wc -c <"$PREBUILT/$f") vs $(wc -c <"$TMP/out/$f"))" >&2
         status=1
     fi
 done <"$TMP/expected"

@@ -118,7 +118,11 @@ pub fn corrupted_copy(src: &Path, dir: &Path, name: &str, offset: usize) -> Path
 
 /// XOR the byte at `offset` with `0x01`.
 pub fn flip_byte(bytes: &mut [u8], offset: usize) {
-    assert!(offset < bytes.len(), "offset {offset:#x} is beyond the end ({:#x})", bytes.len());
+    assert!(
+        offset < bytes.len(),
+        "offset {offset:#x} is beyond the end ({:#x})",
+        bytes.len()
+    );
     bytes[offset] ^= 0x01;
 }
 
@@ -454,7 +458,10 @@ impl ImageInfo {
                 info.warnings.push(w.trim().to_string());
             } else if let Some(e) = line.strip_prefix("ERROR:") {
                 let e = e.trim();
-                let e = e.strip_prefix("A fatal error occurred:").unwrap_or(e).trim();
+                let e = e
+                    .strip_prefix("A fatal error occurred:")
+                    .unwrap_or(e)
+                    .trim();
                 info.error.get_or_insert_with(|| e.to_string());
             }
         }
@@ -528,7 +535,11 @@ impl ImageInfo {
 
     /// Panic with the full esptool output unless [`is_valid`](Self::is_valid).
     pub fn assert_valid(&self, what: &str) {
-        assert!(self.is_valid(), "esptool says {what} is not a valid image:\n{}", self.describe());
+        assert!(
+            self.is_valid(),
+            "esptool says {what} is not a valid image:\n{}",
+            self.describe()
+        );
     }
 
     /// The value of the first `key: value` line of stdout, e.g. `field("Project name")`,
@@ -599,7 +610,13 @@ fn parse_segment_row(line: &str) -> Option<InfoSegment> {
         .filter(|t| !t.is_empty())
         .map(str::to_string)
         .collect();
-    Some(InfoSegment { index, length, load_addr, file_offset, memory_types })
+    Some(InfoSegment {
+        index,
+        length,
+        load_addr,
+        file_offset,
+        memory_types,
+    })
 }
 
 /// `0x18 (valid)` or `0x18 (invalid - calculated 0x19)`.
@@ -608,11 +625,19 @@ fn parse_checksum(value: &str) -> Option<InfoChecksum> {
     let stored = u8::try_from(parse_hex(stored)?).ok()?;
     let verdict = verdict.trim().trim_start_matches('(').trim_end_matches(')');
     if verdict == "valid" {
-        Some(InfoChecksum { stored, computed: stored, valid: true })
+        Some(InfoChecksum {
+            stored,
+            computed: stored,
+            valid: true,
+        })
     } else {
         let computed = verdict.strip_prefix("invalid - calculated ")?;
         let computed = u8::try_from(parse_hex(computed)?).ok()?;
-        Some(InfoChecksum { stored, computed, valid: false })
+        Some(InfoChecksum {
+            stored,
+            computed,
+            valid: false,
+        })
     }
 }
 
@@ -645,7 +670,11 @@ pub fn crc32(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -654,7 +683,11 @@ pub fn crc32(data: &[u8]) -> u32 {
 /// esptool's `esp8266_crc32`: `c = zlib.crc32(data); c ^ 0xFFFFFFFF if c & 0x80000000 else c + 1`.
 pub fn esp8266_crc32(data: &[u8]) -> u32 {
     let c = crc32(data);
-    if c & 0x8000_0000 != 0 { c ^ 0xFFFF_FFFF } else { c + 1 }
+    if c & 0x8000_0000 != 0 {
+        c ^ 0xFFFF_FFFF
+    } else {
+        c + 1
+    }
 }
 
 /// CRC-32/MPEG-2: polynomial 0x04C11DB7, init 0xFFFFFFFF, MSB first, no reflection, no final XOR.
@@ -663,7 +696,11 @@ pub fn crc32_mpeg2(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= u32::from(byte) << 24;
         for _ in 0..8 {
-            crc = if crc & 0x8000_0000 != 0 { (crc << 1) ^ 0x04C1_1DB7 } else { crc << 1 };
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04C1_1DB7
+            } else {
+                crc << 1
+            };
         }
     }
     crc
@@ -677,17 +714,24 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn le32(bytes: &[u8], off: usize) -> Result<u32, String> {
     bytes
         .get(off..off + 4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .ok_or_else(|| format!("truncated: need 4 bytes at {off:#x}, have {:#x}", bytes.len()))
+        .ok_or_else(|| {
+            format!(
+                "truncated: need 4 bytes at {off:#x}, have {:#x}",
+                bytes.len()
+            )
+        })
 }
 
 /// Result of [`walk_app_image`]. All offsets are relative to the start of the slice walked.
@@ -753,12 +797,16 @@ pub fn try_walk_app_image(bytes: &[u8], esp8266_v1_header: bool) -> Result<Walke
             let len = le32(bytes, 12)? as usize;
             let data = 16usize;
             if data + len > bytes.len() {
-                return Err(format!("v2 irom segment ({len:#x} bytes at {data:#x}) runs past the end"));
+                return Err(format!(
+                    "v2 irom segment ({len:#x} bytes at {data:#x}) runs past the end"
+                ));
             }
             v2_irom = Some((data, len));
             pos = data + len;
             if bytes.get(pos) != Some(&0xE9) {
-                return Err(format!("v2 image: no 0xE9 header at {pos:#x} after the irom segment"));
+                return Err(format!(
+                    "v2 image: no 0xE9 header at {pos:#x} after the irom segment"
+                ));
             }
             v1 = true;
         }
@@ -837,9 +885,7 @@ pub const ARDUINO_CRC_OFFSETS: [usize; 2] = [0x1010, 0xFF8];
 /// (core 2.7) whose length word equals the file length. `None` when the file is not an
 /// eboot+app image (0xE9 at 0 and at 0x1000) or neither place holds the file length.
 pub fn arduino_crc_offset(file: &[u8]) -> Option<usize> {
-    if file.len() < ARDUINO_APP_OFFSET + 0x20
-        || file[0] != 0xE9
-        || file[ARDUINO_APP_OFFSET] != 0xE9
+    if file.len() < ARDUINO_APP_OFFSET + 0x20 || file[0] != 0xE9 || file[ARDUINO_APP_OFFSET] != 0xE9
     {
         return None;
     }
@@ -891,5 +937,7 @@ pub fn arduino_app_checksum_convention(file: &[u8]) -> Option<ChecksumConvention
     let mut zeroed = file.to_vec();
     zeroed[0x1010..0x1018].fill(0);
     let walked = try_walk_app_image(&zeroed[ARDUINO_APP_OFFSET..], true).ok()?;
-    walked.checksum_ok().then_some(ChecksumConvention::TrailerZeroed)
+    walked
+        .checksum_ok()
+        .then_some(ChecksumConvention::TrailerZeroed)
 }

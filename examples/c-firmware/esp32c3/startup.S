@@ -4,6 +4,7 @@
  * flash segments, so all that is left is: stack, global pointer, .bss, main().
  * (This firmware is test data for thinger-patch; it is never run.)
  */
+    .file "startup.S"   /* names the STT_FILE symbol; otherwise ld names it after the temporary object */
     .section .iram0.entry, "ax"
     .globl call_start_cpu0
     .type call_start_cpu0, @function

@@ -2,7 +2,7 @@
  * The few libc functions this firmware (and GCC's code generation) needs;
  * Debian's xtensa-lx106-elf toolchain ships no C library.
  */
-#include <stddef.h>
+#include <string.h>
 
 void *memcpy(void *dst, const void *src, size_t n)
 {

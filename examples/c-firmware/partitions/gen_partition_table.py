@@ -68,8 +68,8 @@ def parse(path):
             if off % 0x1000 or (t == 0x00 and off % 0x10000):
                 sys.exit(f"{path}:{lineno}: offset {off:#x} misaligned")
             rows.append((label, t, st, off, sz, fl))
-    rows.sort(key=lambda r: r[3])
-    for a, b in zip(rows, rows[1:]):
+    by_offset = sorted(rows, key=lambda r: r[3])  # entries are written in CSV order, as ESP-IDF does
+    for a, b in zip(by_offset, by_offset[1:]):
         if a[3] + a[4] > b[3]:
             sys.exit(f"{path}: partitions {a[0]!r} and {b[0]!r} overlap")
     return rows

@@ -6,14 +6,11 @@
 #![no_std]
 #![no_main]
 
-// TEMPORARY until device/rust has slot!: a local stand-in.
-#[path = "slot_standin.rs"]
-mod thinger_slot;
-
 use esp_backtrace as _;
 use esp_hal::delay::Delay;
 use esp_hal::main;
 use esp_println::println;
+use thinger_slot::Slot;
 
 esp_bootloader_esp_idf::esp_app_desc!();
 
@@ -25,10 +22,15 @@ thinger_slot::slot!(static GIT_SHA: "git_sha", capacity = 40, default = "");
 thinger_slot::slot!(static BUILD_TIME: "build_time", capacity = 32, default = "");
 thinger_slot::slot!(static CHANNEL: "channel", capacity = 16, default = "stable");
 
-/// Prints one value: secrets (passwords, device credentials) only by their length.
-fn print_value(key: &str, value: &str, patched: bool, secret: bool) {
-    let state = if patched { "patched" } else { "default" };
-    if !secret {
+/// Prints one slot: secrets (passwords, device credentials) only by their length.
+fn show<const V: usize>(slot: &'static Slot<V>) {
+    let (key, value) = (slot.key(), slot.get());
+    let state = if slot.is_patched() {
+        "patched"
+    } else {
+        "default"
+    };
+    if !slot.is_secret() {
         println!("  {key:<20} = {value:?} ({state})");
     } else if value.is_empty() {
         println!("  {key:<20} = <empty> ({state})");
@@ -37,27 +39,18 @@ fn print_value(key: &str, value: &str, patched: bool, secret: bool) {
     }
 }
 
-macro_rules! show {
-    ($key:literal, $slot:ident) => {
-        print_value($key, $slot.get(), $slot.is_patched(), false)
-    };
-    ($key:literal, $slot:ident, secret) => {
-        print_value($key, $slot.get(), $slot.is_patched(), true)
-    };
-}
-
 fn print_slots() {
     println!("thinger-esp32c3: slots");
-    show!("wifi_ssid", WIFI_SSID);
-    show!("wifi_password", WIFI_PASSWORD, secret);
-    show!("thinger_host", THINGER_HOST);
-    show!("thinger_user", THINGER_USER);
-    show!("thinger_device", THINGER_DEVICE);
-    show!("thinger_credentials", THINGER_CREDENTIALS, secret);
-    show!("fw_version", FW_VERSION);
-    show!("git_sha", GIT_SHA);
-    show!("build_time", BUILD_TIME);
-    show!("channel", CHANNEL);
+    show(&WIFI_SSID);
+    show(&WIFI_PASSWORD);
+    show(&THINGER_HOST);
+    show(&THINGER_USER);
+    show(&THINGER_DEVICE);
+    show(&THINGER_CREDENTIALS);
+    show(&FW_VERSION);
+    show(&GIT_SHA);
+    show(&BUILD_TIME);
+    show(&CHANNEL);
 }
 
 #[main]

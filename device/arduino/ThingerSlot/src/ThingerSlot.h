@@ -59,7 +59,7 @@
  * ------------------------------------------------------------------------------------------- */
 
 /* Declares a slot whose key is the identifier itself: THINGER_SLOT(wifi_ssid, 32, "", 0); */
-#define THINGER_SLOT(ident, capacity, default_value, flags)                                       \
+#define THINGER_SLOT(ident, capacity, default_value, flags)                                        \
     THINGER_SLOT_NAMED(ident, #ident, capacity, default_value, flags)
 
 /* The value: a NUL-terminated string, valid for the whole program. */
@@ -74,12 +74,12 @@
 #define THINGER_SLOT_RECORD_SIZE(ident) (sizeof(thinger_slot_type_##ident))
 
 /* The six standard Thinger.io slots (spec section 3). */
-#define THINGER_STANDARD_SLOTS()                                                                  \
-    THINGER_SLOT(wifi_ssid, 32, "", THINGER_SLOT_REQUIRED);                                       \
-    THINGER_SLOT(wifi_password, 64, "", THINGER_SLOT_SECRET);                                     \
-    THINGER_SLOT(thinger_host, 64, "iot.thinger.io", 0);                                          \
-    THINGER_SLOT(thinger_user, 32, "", THINGER_SLOT_REQUIRED);                                    \
-    THINGER_SLOT(thinger_device, 32, "", THINGER_SLOT_REQUIRED);                                  \
+#define THINGER_STANDARD_SLOTS()                                                                   \
+    THINGER_SLOT(wifi_ssid, 32, "", THINGER_SLOT_REQUIRED);                                        \
+    THINGER_SLOT(wifi_password, 64, "", THINGER_SLOT_SECRET);                                      \
+    THINGER_SLOT(thinger_host, 64, "iot.thinger.io", 0);                                           \
+    THINGER_SLOT(thinger_user, 32, "", THINGER_SLOT_REQUIRED);                                     \
+    THINGER_SLOT(thinger_device, 32, "", THINGER_SLOT_REQUIRED);                                   \
     THINGER_SLOT(thinger_credentials, 64, "", THINGER_SLOT_SECRET | THINGER_SLOT_REQUIRED)
 
 /* ---------------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@
 /* ESP8266 Arduino/PlatformIO define ESP8266 and ARDUINO_ARCH_ESP8266; the ESP8266 RTOS SDK
  * defines __ESP8266__. A bare xtensa-lx106-elf-gcc only defines __XTENSA__ with the call0 ABI,
  * which among Espressif chips only the ESP8266 uses (ESP32, -S2, -S3 use the windowed ABI). */
-#if defined(ESP8266) || defined(ARDUINO_ARCH_ESP8266) || defined(__ESP8266__) ||                \
+#if defined(ESP8266) || defined(ARDUINO_ARCH_ESP8266) || defined(__ESP8266__) ||                   \
     (defined(__XTENSA__) && defined(__XTENSA_CALL0_ABI__) && !defined(ESP32))
 #define THINGER_SLOT_COPY_FROM_FLASH 1
 #else
@@ -121,7 +121,7 @@
 #elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define THINGER_SLOT_PRIV_ASSERT(cond, name, msg) _Static_assert(cond, msg)
 #else
-#define THINGER_SLOT_PRIV_ASSERT(cond, name, msg)                                                 \
+#define THINGER_SLOT_PRIV_ASSERT(cond, name, msg)                                                  \
     typedef char name[(cond) ? 1 : -1] __attribute__((__unused__))
 #endif
 
@@ -141,7 +141,7 @@
 #define THINGER_SLOT_PRIV_RETAIN
 #endif
 
-#define THINGER_SLOT_PRIV_DIAG_PUSH                                                               \
+#define THINGER_SLOT_PRIV_DIAG_PUSH                                                                \
     _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wattributes\"")
 #define THINGER_SLOT_PRIV_DIAG_POP _Pragma("GCC diagnostic pop")
 
@@ -159,7 +159,8 @@ typedef uint32_t thinger_slot_priv_word __attribute__((__may_alias__));
 static inline unsigned thinger_slot_priv_state(const void *record)
 {
     uint32_t w = ((const volatile thinger_slot_priv_word *)record)[2];
-#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) &&                                    \
+    __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     return (unsigned)((w >> 16) & 0xFFu);
 #else
     return (unsigned)((w >> 8) & 0xFFu);
@@ -188,11 +189,12 @@ static inline const char *thinger_slot_priv_from_flash(const char *value, uint32
     }
     return (const char *)ram;
 }
-#define THINGER_SLOT_PRIV_RAM_DECL(vsize)                                                         \
-    static uint32_t thinger_slot_ram[(vsize) / 4];                                                \
+#define THINGER_SLOT_PRIV_RAM_DECL(vsize)                                                          \
+    static uint32_t thinger_slot_ram[(vsize) / 4];                                                 \
     static unsigned char thinger_slot_copied;
-#define THINGER_SLOT_PRIV_RETURN(value, vsize)                                                    \
-    return thinger_slot_priv_from_flash((value), thinger_slot_ram, (vsize) / 4, &thinger_slot_copied)
+#define THINGER_SLOT_PRIV_RETURN(value, vsize)                                                     \
+    return thinger_slot_priv_from_flash((value), thinger_slot_ram, (vsize) / 4,                    \
+                                        &thinger_slot_copied)
 #else
 #define THINGER_SLOT_PRIV_RAM_DECL(vsize)
 #define THINGER_SLOT_PRIV_RETURN(value, vsize) return (value)
@@ -207,19 +209,20 @@ constexpr bool thinger_slot_priv_key_char(char c, bool first)
 }
 constexpr bool thinger_slot_priv_key_ok(const char *k, size_t i, size_t n)
 {
-    return i >= n || (thinger_slot_priv_key_char(k[i], i == 0) && thinger_slot_priv_key_ok(k, i + 1, n));
+    return i >= n ||
+           (thinger_slot_priv_key_char(k[i], i == 0) && thinger_slot_priv_key_ok(k, i + 1, n));
 }
 constexpr bool thinger_slot_priv_no_nul(const char *s, size_t i, size_t n)
 {
     return i >= n || (s[i] != '\0' && thinger_slot_priv_no_nul(s, i + 1, n));
 }
-#define THINGER_SLOT_PRIV_CXX_CHECKS(ident, key, default_value)                                   \
-    static_assert(thinger_slot_priv_key_ok("" key "", 0, sizeof("" key "") - 1),                 \
-                  "ThingerSlot: key of slot '" #ident "' must match [A-Za-z_][A-Za-z0-9_.-]*");   \
-    static_assert(thinger_slot_priv_no_nul("" default_value "", 0, sizeof("" default_value "") - 1), \
-                  "ThingerSlot: default of slot '" #ident "' must not contain a NUL byte");
+#define THINGER_SLOT_PRIV_CXX_CHECKS(ident, key_str, default_str)                                  \
+    static_assert(thinger_slot_priv_key_ok("" key_str "", 0, sizeof("" key_str "") - 1),           \
+                  "ThingerSlot: slot " #ident ": key must match [A-Za-z_][A-Za-z0-9_.-]*");        \
+    static_assert(thinger_slot_priv_no_nul("" default_str "", 0, sizeof("" default_str "") - 1),   \
+                  "ThingerSlot: slot " #ident ": default must not contain a NUL byte");
 #else
-#define THINGER_SLOT_PRIV_CXX_CHECKS(ident, key, default_value)
+#define THINGER_SLOT_PRIV_CXX_CHECKS(ident, key_str, default_str)
 #endif
 
 /*
@@ -231,67 +234,67 @@ constexpr bool thinger_slot_priv_no_nul(const char *s, size_t i, size_t n)
  * `"" x ""` makes the compiler insist that key and default are string literals, whose sizes
  * are then known at compile time. The default appears nowhere but in the record's initialiser.
  */
-#define THINGER_SLOT_NAMED(ident, key_str, capacity_, default_str, flags_)                          \
-    THINGER_SLOT_PRIV_ASSERT(sizeof("" key_str "") >= 2 && sizeof("" key_str "") <= 32,                   \
-                             thinger_slot_error_key_must_be_1_to_31_bytes_##ident,                \
-                             "ThingerSlot: key of slot '" #ident "' must be 1..31 bytes");        \
-    THINGER_SLOT_PRIV_ASSERT((capacity_) >= 1 && (capacity_) <= THINGER_SLOT_MAX_CAPACITY,          \
-                             thinger_slot_error_capacity_must_be_1_to_4096_##ident,               \
-                             "ThingerSlot: capacity of slot '" #ident "' must be 1..4096");       \
-    THINGER_SLOT_PRIV_ASSERT(sizeof("" default_str "") - 1 <= (size_t)(capacity_),               \
-                             thinger_slot_error_default_longer_than_capacity_##ident,             \
-                             "ThingerSlot: default of slot '" #ident "' is longer than its capacity"); \
+#define THINGER_SLOT_NAMED(ident, key_str, capacity_, default_str, flags_)                         \
+    THINGER_SLOT_PRIV_ASSERT(sizeof("" key_str "") >= 2 && sizeof("" key_str "") <= 32,            \
+                             thinger_slot_error_key_must_be_1_to_31_bytes_##ident,                 \
+                             "ThingerSlot: slot " #ident ": key must be 1..31 bytes");             \
+    THINGER_SLOT_PRIV_ASSERT((capacity_) >= 1 && (capacity_) <= THINGER_SLOT_MAX_CAPACITY,         \
+                             thinger_slot_error_capacity_must_be_1_to_4096_##ident,                \
+                             "ThingerSlot: slot " #ident ": capacity must be 1..4096");            \
+    THINGER_SLOT_PRIV_ASSERT(sizeof("" default_str "") - 1 <= (size_t)(capacity_),                 \
+                             thinger_slot_error_default_longer_than_capacity_##ident,              \
+                             "ThingerSlot: slot " #ident ": default is longer than its capacity"); \
     THINGER_SLOT_PRIV_ASSERT(((flags_) & ~(THINGER_SLOT_SECRET | THINGER_SLOT_REQUIRED)) == 0,     \
-                             thinger_slot_error_unknown_flags_##ident,                            \
-                             "ThingerSlot: flags of slot '" #ident "' must be SECRET, REQUIRED or 0"); \
-    THINGER_SLOT_PRIV_CXX_CHECKS(ident, key_str, default_str)                                       \
-    typedef struct {                                                                              \
-        uint8_t magic[8];                                                                         \
-        uint8_t version;                                                                          \
-        uint8_t state;                                                                            \
-        uint8_t flags[2];                                                                         \
-        uint8_t capacity[2];                                                                      \
-        uint8_t key_len;                                                                          \
-        uint8_t reserved;                                                                         \
-        char key[32];                                                                             \
+                             thinger_slot_error_unknown_flags_##ident,                             \
+                             "ThingerSlot: slot " #ident ": flags must be SECRET, REQUIRED or 0"); \
+    THINGER_SLOT_PRIV_CXX_CHECKS(ident, key_str, default_str)                                      \
+    typedef struct {                                                                               \
+        uint8_t magic[8];                                                                          \
+        uint8_t version;                                                                           \
+        uint8_t state;                                                                             \
+        uint8_t flags[2];                                                                          \
+        uint8_t capacity[2];                                                                       \
+        uint8_t key_len;                                                                           \
+        uint8_t reserved;                                                                          \
+        char key[32];                                                                              \
         char value[THINGER_SLOT_VALUE_SIZE(capacity_)];                                            \
-    } thinger_slot_type_##ident;                                                                  \
-    THINGER_SLOT_PRIV_DIAG_PUSH                                                                   \
-    static const thinger_slot_type_##ident thinger_slot_record_##ident __attribute__((            \
-        __used__ THINGER_SLOT_PRIV_RETAIN, __aligned__(4),                                        \
-        __section__(".rodata.thinger_slot." #ident))) = {                                         \
-        {0x54, 0x50, 0x53, 0x4C, 0x4F, 0x54, 0xA5, 0x5A},                                         \
-        THINGER_SLOT_FORMAT_VERSION,                                                              \
-        0,                                                                                        \
-        {(uint8_t)((flags_) & 0xFF), (uint8_t)(((flags_) >> 8) & 0xFF)},                            \
-        {(uint8_t)((capacity_) & 0xFF), (uint8_t)(((capacity_) >> 8) & 0xFF)},                      \
-        (uint8_t)(sizeof("" key_str "") - 1),                                                         \
-        0,                                                                                        \
-        "" key_str "",                                                                                \
-        "" default_str ""};                                                                     \
-    THINGER_SLOT_PRIV_DIAG_POP                                                                    \
-    static inline const void *thinger_slot_address_##ident(void)                                  \
-    {                                                                                             \
-        const thinger_slot_type_##ident *r = &thinger_slot_record_##ident;                        \
-        THINGER_SLOT_PRIV_LAUNDER(r);                                                             \
-        return r;                                                                                 \
-    }                                                                                             \
-    static inline const char *thinger_slot_value_##ident(void)                                    \
-    {                                                                                             \
+    } thinger_slot_type_##ident;                                                                   \
+    THINGER_SLOT_PRIV_DIAG_PUSH                                                                    \
+    static const thinger_slot_type_##ident thinger_slot_record_##ident __attribute__((             \
+        __used__ THINGER_SLOT_PRIV_RETAIN, __aligned__(4),                                         \
+        __section__(".rodata.thinger_slot." #ident))) = {                                          \
+        {0x54, 0x50, 0x53, 0x4C, 0x4F, 0x54, 0xA5, 0x5A},                                          \
+        THINGER_SLOT_FORMAT_VERSION,                                                               \
+        0,                                                                                         \
+        {(uint8_t)((flags_) & 0xFF), (uint8_t)(((flags_) >> 8) & 0xFF)},                           \
+        {(uint8_t)((capacity_) & 0xFF), (uint8_t)(((capacity_) >> 8) & 0xFF)},                     \
+        (uint8_t)(sizeof("" key_str "") - 1),                                                      \
+        0,                                                                                         \
+        "" key_str "",                                                                             \
+        "" default_str ""};                                                                        \
+    THINGER_SLOT_PRIV_DIAG_POP                                                                     \
+    static inline const void *thinger_slot_address_##ident(void)                                   \
+    {                                                                                              \
+        const thinger_slot_type_##ident *r = &thinger_slot_record_##ident;                         \
+        THINGER_SLOT_PRIV_LAUNDER(r);                                                              \
+        return r;                                                                                  \
+    }                                                                                              \
+    static inline const char *thinger_slot_value_##ident(void)                                     \
+    {                                                                                              \
         THINGER_SLOT_PRIV_RAM_DECL(THINGER_SLOT_VALUE_SIZE(capacity_))                             \
-        const thinger_slot_type_##ident *r = &thinger_slot_record_##ident;                        \
-        THINGER_SLOT_PRIV_LAUNDER(r);                                                             \
+        const thinger_slot_type_##ident *r = &thinger_slot_record_##ident;                         \
+        THINGER_SLOT_PRIV_LAUNDER(r);                                                              \
         THINGER_SLOT_PRIV_RETURN(r->value, THINGER_SLOT_VALUE_SIZE(capacity_));                    \
-    }                                                                                             \
-    static inline bool thinger_slot_patched_##ident(void)                                         \
-    {                                                                                             \
-        const thinger_slot_type_##ident *r = &thinger_slot_record_##ident;                        \
-        THINGER_SLOT_PRIV_LAUNDER(r);                                                             \
-        return thinger_slot_priv_state(r) == 1;                                                   \
-    }                                                                                             \
-    THINGER_SLOT_PRIV_ASSERT(sizeof(thinger_slot_type_##ident) ==                                 \
+    }                                                                                              \
+    static inline bool thinger_slot_patched_##ident(void)                                          \
+    {                                                                                              \
+        const thinger_slot_type_##ident *r = &thinger_slot_record_##ident;                         \
+        THINGER_SLOT_PRIV_LAUNDER(r);                                                              \
+        return thinger_slot_priv_state(r) == 1;                                                    \
+    }                                                                                              \
+    THINGER_SLOT_PRIV_ASSERT(sizeof(thinger_slot_type_##ident) ==                                  \
                                  THINGER_SLOT_HEADER_SIZE + THINGER_SLOT_VALUE_SIZE(capacity_),    \
-                             thinger_slot_error_unexpected_padding_##ident,                       \
-                             "ThingerSlot: record of slot '" #ident "' has unexpected padding")
+                             thinger_slot_error_unexpected_padding_##ident,                        \
+                             "ThingerSlot: slot " #ident ": record has unexpected padding")
 
 #endif /* THINGER_SLOT_H */

@@ -1,4 +1,5 @@
 /* Entry of the stand-in bootloader: stack, gp, .bss, then C. */
+    .file "start.S"     /* names the STT_FILE symbol; otherwise ld names it after the temporary object */
     .section .entry.text, "ax"
     .globl call_start_cpu0
     .type call_start_cpu0, @function

@@ -1,0 +1,1095 @@
+//! Malformed input: a corpus of crafted files, each cut or corrupted at one structural boundary
+//! of a valid seed, must fail with the specific [`Error`] variant (or, for a wrong checksum, CRC,
+//! digest or table MD5, verify as invalid and refuse to be patched), with a message that names
+//! the offset; the CLI must exit 1 naming the file and the offset, write nothing and leave the
+//! input unchanged. A property test then cuts and corrupts every seed and every real fixture at
+//! many positions: parsing, verifying, mapping and patching must never panic.
+//!
+//! The seeds are built in code (`tests/malformed/seeds.rs`); nothing here is a committed binary.
+//! Real fixtures come from `../shared/fixtures/third-party` (skipped when absent, a failure under
+//! `CI=true`).
+
+mod common;
+mod seeds;
+
+use seeds::{APP, ARDUINO_APP, SHDR_LEN, TABLE};
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use thinger_patch::{Error, Firmware, ParseOptions};
+
+// =============================================================================================
+// The crafted corpus
+// =============================================================================================
+
+/// What a crafted file must do.
+enum Expect {
+    /// Parsing fails with an error matching `pattern` whose message names `offset`.
+    Error {
+        pattern: &'static str,
+        check: Box<dyn Fn(&Error) -> bool>,
+        offset: usize,
+    },
+    /// Parsing succeeds, `verify` reports the image invalid with a problem `code` at `offset`
+    /// (`table_md5`: the partition table's MD5 entry at `offset`), and `patch` refuses with
+    /// [`Error::InvalidBeforePatch`]. `shown` is the offset the messages name.
+    Invalid {
+        code: &'static str,
+        offset: usize,
+        shown: usize,
+    },
+}
+
+struct Case {
+    name: &'static str,
+    bytes: Vec<u8>,
+    options: ParseOptions,
+    expect: Expect,
+}
+
+/// `err!(offset, Pattern { .. } if guard)`: an [`Expect::Error`].
+macro_rules! err {
+    ($offset:expr, $($pat:tt)+) => {
+        Expect::Error {
+            pattern: stringify!($($pat)+),
+            check: Box::new(move |e: &Error| matches!(e, $($pat)+)),
+            offset: $offset,
+        }
+    };
+}
+
+fn invalid(code: &'static str, offset: usize) -> Expect {
+    Expect::Invalid {
+        code,
+        offset,
+        shown: offset,
+    }
+}
+
+fn cut(b: &[u8], len: usize) -> Vec<u8> {
+    assert!(
+        len <= b.len(),
+        "cut at {len:#x} past the end {:#x}",
+        b.len()
+    );
+    b[..len].to_vec()
+}
+
+fn edit(b: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut v = b.to_vec();
+    f(&mut v);
+    v
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// A real x86-64 ELF: `/bin/true` when there is one, else this test binary.
+fn x86_64_elf() -> Vec<u8> {
+    let candidates = [PathBuf::from("/bin/true"), PathBuf::from("/usr/bin/true")];
+    candidates
+        .iter()
+        .filter_map(|p| fs::read(p).ok())
+        .find(|b| b.starts_with(b"\x7fELF") && b.get(0x12) == Some(&62))
+        .unwrap_or_else(|| fs::read(std::env::current_exe().unwrap()).unwrap())
+}
+
+fn cases() -> Vec<Case> {
+    let app = seeds::esp32c3_app();
+    let a = &app.bytes;
+    let (h0, h1, h2) = (app.seg_headers[0], app.seg_headers[1], app.seg_headers[2]);
+    let (cks, digest) = (app.checksum, app.digest.unwrap());
+    let a_len = a.len();
+
+    let v1 = seeds::esp8266_v1();
+    let v1b = &v1.bytes;
+    let v1_cks = v1.checksum;
+    let v1_h1 = v1.seg_headers[1];
+
+    let v2 = seeds::esp8266_v2();
+    let v2b = &v2.bytes;
+    let (second, v2_cks, crc) = (v2.second, v2.checksum, v2.crc);
+
+    let ard = seeds::arduino_core3();
+    let ab = &ard.bytes;
+    let ard_h1 = ARDUINO_APP + ard.app.seg_headers[1];
+    let trailer = ard.trailer;
+
+    let merged = seeds::merged_esp32c3();
+    let mb = &merged.bytes;
+
+    let elf = seeds::riscv_elf();
+    let eb = &elf.bytes;
+    let shoff = elf.shoff;
+
+    let gz = seeds::gzip(v1b);
+
+    let d = ParseOptions::default;
+    let mut c = vec![
+        // --- ESP32-C3 app: extended header, 3 segments, checksum, SHA-256 ---------------------
+        Case {
+            name: "app-cut-in-common-header",
+            bytes: cut(a, 5),
+            options: d(),
+            expect: err!(
+                0,
+                Error::Truncated {
+                    what: "image header",
+                    offset: 0,
+                    needed: 8,
+                    available: 5
+                }
+            ),
+        },
+        Case {
+            name: "app-cut-in-extended-header",
+            bytes: cut(a, 16),
+            options: d(),
+            expect: err!(
+                0,
+                Error::Truncated {
+                    what: "extended image header",
+                    offset: 0,
+                    needed: 24,
+                    available: 16
+                }
+            ),
+        },
+        Case {
+            name: "app-cut-in-segment-header",
+            bytes: cut(a, h0 + 4),
+            options: d(),
+            expect: err!(h0, Error::Truncated { what: "segment header", offset, needed: 8, available: 4 } if *offset == h0),
+        },
+        Case {
+            name: "app-cut-in-segment-data",
+            bytes: cut(a, h1 + 8 + 10),
+            options: d(),
+            expect: err!(h1, Error::SegmentPastEnd { image: 0, index: 1, offset, len: 0x40, file_len } if *offset == h1 && *file_len == h1 + 18),
+        },
+        Case {
+            name: "app-cut-in-last-segment-data",
+            bytes: cut(a, h2 + 8 + 4),
+            options: d(),
+            expect: err!(h2, Error::SegmentPastEnd { image: 0, index: 2, offset, .. } if *offset == h2),
+        },
+        Case {
+            name: "app-cut-before-checksum",
+            bytes: cut(a, cks),
+            options: d(),
+            expect: err!(cks, Error::Truncated { what: "image checksum", offset, needed: 1, available: 0 } if *offset == cks),
+        },
+        Case {
+            name: "app-cut-in-sha256",
+            bytes: cut(a, digest + 16),
+            options: d(),
+            expect: err!(digest, Error::Truncated { what: "appended SHA-256", offset, needed: 32, available: 16 } if *offset == digest),
+        },
+        Case {
+            name: "app-17-segments",
+            bytes: edit(a, |b| b[1] = 17),
+            options: d(),
+            expect: err!(
+                0,
+                Error::TooManySegments {
+                    offset: 0,
+                    count: 17
+                }
+            ),
+        },
+        Case {
+            name: "app-255-segments",
+            bytes: edit(a, |b| b[1] = 255),
+            options: d(),
+            expect: err!(
+                0,
+                Error::TooManySegments {
+                    offset: 0,
+                    count: 255
+                }
+            ),
+        },
+        Case {
+            name: "app-segment-length-past-eof",
+            bytes: edit(a, |b| put_u32(b, h2 + 4, 0x1000)),
+            options: d(),
+            expect: err!(h2, Error::SegmentPastEnd { image: 0, index: 2, offset, len: 0x1000, file_len } if *offset == h2 && *file_len == a_len),
+        },
+        Case {
+            name: "app-segment-length-0xffffffff",
+            bytes: edit(a, |b| put_u32(b, h0 + 4, u32::MAX)),
+            options: d(),
+            expect: err!(h0, Error::SegmentPastEnd { image: 0, index: 0, offset, len: u32::MAX, .. } if *offset == h0),
+        },
+        Case {
+            name: "app-wrong-magic",
+            bytes: edit(a, |b| b[0] = 0xE8),
+            options: d(),
+            expect: err!(0, Error::UnknownFormat { offset: 0, head } if head.starts_with("e8 03")),
+        },
+        Case {
+            name: "app-bad-checksum",
+            // A changed data byte with the SHA-256 recomputed: only the checksum is wrong.
+            bytes: edit(a, |b| {
+                b[h1 + 8] ^= 0x55;
+                let sha = thinger_patch::checksum::sha256(&b[..=cks]);
+                b[digest..digest + 32].copy_from_slice(&sha);
+            }),
+            options: d(),
+            expect: invalid("checksum", cks),
+        },
+        Case {
+            name: "app-bad-sha256",
+            bytes: edit(a, |b| b[digest + 7] ^= 0x01),
+            options: d(),
+            expect: invalid("sha256", digest),
+        },
+        Case {
+            name: "app-hash-appended-2",
+            bytes: edit(a, |b| b[23] = 2),
+            options: d(),
+            expect: invalid("hash_appended", 23),
+        },
+        // --- ESP8266 v1 ----------------------------------------------------------------------
+        Case {
+            name: "v1-cut-in-segment-header",
+            bytes: cut(v1b, 12),
+            options: d(),
+            expect: err!(
+                8,
+                Error::Truncated {
+                    what: "segment header",
+                    offset: 8,
+                    needed: 8,
+                    available: 4
+                }
+            ),
+        },
+        Case {
+            name: "v1-cut-in-segment-data",
+            bytes: cut(v1b, v1_h1 + 8 + 4),
+            options: d(),
+            expect: err!(v1_h1, Error::SegmentPastEnd { image: 0, index: 1, offset, .. } if *offset == v1_h1),
+        },
+        Case {
+            name: "v1-cut-before-checksum",
+            bytes: cut(v1b, v1_cks),
+            options: d(),
+            expect: err!(v1_cks, Error::Truncated { what: "image checksum", offset, .. } if *offset == v1_cks),
+        },
+        Case {
+            name: "v1-17-segments",
+            bytes: edit(v1b, |b| b[1] = 17),
+            options: d(),
+            expect: err!(
+                0,
+                Error::TooManySegments {
+                    offset: 0,
+                    count: 17
+                }
+            ),
+        },
+        // --- ESP8266 v2 (0xEA) ---------------------------------------------------------------
+        Case {
+            name: "v2-cut-in-first-header",
+            bytes: cut(v2b, 6),
+            options: d(),
+            expect: err!(
+                0,
+                Error::Truncated {
+                    what: "ESP8266 v2 header",
+                    offset: 0,
+                    needed: 8,
+                    available: 6
+                }
+            ),
+        },
+        Case {
+            name: "v2-cut-in-irom-segment",
+            bytes: cut(v2b, v2.irom_header + 8 + 0x20),
+            options: d(),
+            expect: err!(
+                v2.irom_header,
+                Error::SegmentPastEnd {
+                    image: 0,
+                    index: 0,
+                    offset: 8,
+                    len: 0x80,
+                    ..
+                }
+            ),
+        },
+        Case {
+            name: "v2-second-header-wrong-magic",
+            bytes: edit(v2b, |b| b[second] = 0xE8),
+            options: d(),
+            expect: err!(second, Error::BadMagic { offset, found: 0xE8, expected: 0xE9, .. } if *offset == second),
+        },
+        Case {
+            name: "v2-cut-in-second-header",
+            bytes: cut(v2b, second + 5),
+            options: d(),
+            expect: err!(second, Error::Truncated { what: "ESP8266 v2 second header", offset, needed: 8, available: 5 } if *offset == second),
+        },
+        Case {
+            name: "v2-second-header-17-segments",
+            bytes: edit(v2b, |b| b[second + 1] = 17),
+            options: d(),
+            expect: err!(second, Error::TooManySegments { offset, count: 17 } if *offset == second),
+        },
+        Case {
+            name: "v2-cut-before-checksum",
+            bytes: cut(v2b, v2_cks),
+            options: d(),
+            expect: err!(v2_cks, Error::Truncated { what: "image checksum", offset, .. } if *offset == v2_cks),
+        },
+        Case {
+            name: "v2-cut-in-crc",
+            bytes: cut(v2b, crc + 2),
+            options: d(),
+            expect: err!(crc, Error::Truncated { what: "ESP8266 v2 CRC-32", offset, needed: 4, available: 2 } if *offset == crc),
+        },
+        Case {
+            name: "v2-bad-crc",
+            bytes: edit(v2b, |b| b[crc + 1] ^= 0x10),
+            options: d(),
+            expect: invalid("crc", crc),
+        },
+        // --- Arduino ESP8266: eboot + app + core 3.x CRC trailer ------------------------------
+        Case {
+            name: "arduino-cut-in-app-header",
+            bytes: cut(ab, ARDUINO_APP + 4),
+            options: d(),
+            expect: err!(
+                ARDUINO_APP,
+                Error::Truncated {
+                    what: "image header",
+                    offset: 0x1000,
+                    needed: 8,
+                    available: 4
+                }
+            ),
+        },
+        Case {
+            name: "arduino-cut-in-app-segment",
+            bytes: cut(ab, ard_h1 + 8 + 4),
+            options: d(),
+            expect: err!(ard_h1, Error::SegmentPastEnd { image: 0x1000, index: 1, offset, .. } if *offset == ard_h1),
+        },
+        Case {
+            name: "arduino-bad-crc-trailer",
+            bytes: edit(ab, |b| b[trailer + 5] ^= 0x01),
+            options: d(),
+            expect: invalid("crc", trailer),
+        },
+        // --- Merged flash image: bootloader, partition table, app ------------------------------
+        Case {
+            name: "merged-overlapping-partitions",
+            bytes: edit(mb, |b| {
+                // phy_init moved into nvs (0x9000..0xF000), MD5 recomputed: only the overlap is wrong.
+                put_u32(b, TABLE + 0x20 + 4, 0xE000);
+                let md5 = seeds::md5_entry(&b[TABLE..TABLE + 0x60]);
+                b[TABLE + 0x60..TABLE + 0x80].copy_from_slice(&md5);
+            }),
+            options: d(),
+            expect: err!(TABLE, Error::PartitionOverlap { table: 0x8000, a, b, a_start: 0x9000, a_end: 0xF000, b_start: 0xE000, b_end: 0xF000 } if a == "nvs" && b == "phy_init"),
+        },
+        Case {
+            name: "merged-table-cut-before-end-marker",
+            bytes: cut(mb, TABLE + 0x80),
+            options: d(),
+            expect: err!(TABLE + 0x80, Error::PartitionTable { table: 0x8000, index: 4, offset: 0x8080, reason, .. } if reason.contains("no end marker")),
+        },
+        Case {
+            name: "merged-table-without-end-marker",
+            bytes: edit(mb, |b| {
+                // 96 valid entries fill the whole 0xC00-byte table: no room for an end marker.
+                for i in 0..96u32 {
+                    let e = seeds::partition_entry(
+                        1,
+                        0x81,
+                        0x20_0000 + i * 0x1000,
+                        0x1000,
+                        &format!("p{i}"),
+                    );
+                    let at = TABLE + i as usize * 32;
+                    b[at..at + 32].copy_from_slice(&e);
+                }
+            }),
+            options: d(),
+            expect: err!(TABLE + 0xC00, Error::PartitionTable { table: 0x8000, index: 96, offset: 0x8C00, reason, .. } if reason.contains("no end marker")),
+        },
+        Case {
+            name: "merged-table-unknown-entry-magic",
+            bytes: edit(mb, |b| {
+                b[TABLE + 0x20..TABLE + 0x22].copy_from_slice(&[0x12, 0x34])
+            }),
+            options: d(),
+            expect: err!(TABLE + 0x20, Error::PartitionTable { table: 0x8000, index: 1, offset: 0x8020, reason, .. } if reason.contains("12 34")),
+        },
+        Case {
+            name: "merged-bad-table-md5",
+            bytes: edit(mb, |b| b[TABLE + 0x60 + 20] ^= 0x01),
+            options: d(),
+            // The messages name the table (0x8000); the report names the MD5 entry (0x8060).
+            expect: Expect::Invalid {
+                code: "table_md5",
+                offset: TABLE + 0x60,
+                shown: TABLE,
+            },
+        },
+        Case {
+            name: "merged-app-cut-in-segment",
+            bytes: cut(mb, APP + 0x40),
+            options: d(),
+            expect: err!(
+                APP + 24,
+                Error::SegmentPastEnd {
+                    image: 0x10000,
+                    index: 0,
+                    offset: 0x10018,
+                    file_len: 0x10040,
+                    ..
+                }
+            ),
+        },
+        Case {
+            name: "merged-app-17-segments",
+            bytes: edit(mb, |b| b[APP + 1] = 17),
+            options: d(),
+            expect: err!(
+                APP,
+                Error::TooManySegments {
+                    offset: 0x10000,
+                    count: 17
+                }
+            ),
+        },
+        // --- ELF --------------------------------------------------------------------------------
+        Case {
+            name: "elf-x86-64",
+            bytes: x86_64_elf(),
+            options: d(),
+            expect: err!(0x12, Error::NotEspElf { machine: 62 }),
+        },
+        Case {
+            name: "elf-x86-32-header",
+            bytes: seeds::elf32(seeds::EM_386, &[]).bytes,
+            options: d(),
+            expect: err!(0x12, Error::NotEspElf { machine: 3 }),
+        },
+        Case {
+            name: "elf-big-endian",
+            bytes: edit(eb, |b| b[5] = 2),
+            options: d(),
+            expect: err!(0x12, Error::NotEspElf { .. }),
+        },
+        Case {
+            name: "elf-cut-in-header",
+            bytes: cut(eb, 40),
+            options: d(),
+            expect: err!(0, Error::Elf { offset: 0, .. }),
+        },
+        Case {
+            name: "elf-section-past-eof",
+            bytes: edit(eb, |b| {
+                let len = b.len() as u32;
+                put_u32(b, shoff + SHDR_LEN + 16, len - 0x10); // .text sh_offset
+            }),
+            options: d(),
+            expect: err!(shoff + SHDR_LEN, Error::Elf { offset, reason } if *offset == shoff + SHDR_LEN && reason.contains(".text")),
+        },
+        Case {
+            name: "elf-cut-in-section-headers",
+            bytes: cut(eb, shoff + SHDR_LEN + 20),
+            options: d(),
+            expect: err!(shoff, Error::Elf { offset, .. } if *offset == shoff),
+        },
+        // --- Degenerate files -------------------------------------------------------------------
+        Case {
+            name: "zero-length",
+            bytes: Vec::new(),
+            options: d(),
+            expect: err!(0, Error::Empty),
+        },
+        Case {
+            name: "one-byte",
+            bytes: vec![0x61],
+            options: d(),
+            expect: err!(0, Error::UnknownFormat { offset: 0, head } if head == "61"),
+        },
+        Case {
+            name: "one-byte-e9",
+            bytes: vec![0xE9],
+            options: d(),
+            expect: err!(
+                0,
+                Error::Truncated {
+                    what: "image header",
+                    offset: 0,
+                    needed: 8,
+                    available: 1
+                }
+            ),
+        },
+        Case {
+            name: "one-byte-ea",
+            bytes: vec![0xEA],
+            options: d(),
+            expect: err!(
+                0,
+                Error::Truncated {
+                    what: "ESP8266 v2 header",
+                    offset: 0,
+                    needed: 8,
+                    available: 1
+                }
+            ),
+        },
+        Case {
+            name: "all-0xff-64k",
+            bytes: vec![0xFF; 0x10000],
+            options: d(),
+            expect: err!(0, Error::UnknownFormat { offset: 0, head } if head.starts_with("ff ff")),
+        },
+        Case {
+            name: "random-bytes",
+            bytes: edit(&seeds::Rng::new(7).bytes(4096), |b| b[0] = 0x5A),
+            options: d(),
+            expect: err!(0, Error::Encrypted { offset: 0 }),
+        },
+        // --- gzip ------------------------------------------------------------------------------
+        Case {
+            name: "gzip-bomb-100mib",
+            bytes: seeds::gzip_bomb(100 << 20),
+            options: ParseOptions {
+                max_decompressed: 32 << 20,
+            },
+            expect: err!(0, Error::DecompressedTooLarge { limit: 0x200_0000 }),
+        },
+        Case {
+            name: "gzip-corrupt-block-type",
+            // BTYPE 11 (reserved) in the first deflate block header.
+            bytes: edit(&gz, |b| b[10] |= 0x06),
+            options: d(),
+            expect: err!(0, Error::Gzip { .. }),
+        },
+        Case {
+            name: "gzip-truncated-stream",
+            bytes: cut(&gz, gz.len() / 2),
+            options: d(),
+            expect: err!(0, Error::Gzip { .. }),
+        },
+        Case {
+            name: "gzip-truncated-trailer",
+            bytes: cut(&gz, gz.len() - 3),
+            options: d(),
+            expect: err!(0, Error::Gzip { .. }),
+        },
+        Case {
+            name: "gzip-bad-crc",
+            bytes: edit(&gz, |b| {
+                let n = b.len();
+                b[n - 8] ^= 0x01;
+            }),
+            options: d(),
+            expect: err!(0, Error::Gzip { .. }),
+        },
+        Case {
+            name: "gzip-of-truncated-image",
+            // Offsets inside a .bin.gz are offsets of the decompressed data.
+            bytes: seeds::gzip(&v1b[..v1_cks]),
+            options: d(),
+            expect: err!(v1_cks, Error::Truncated { what: "image checksum", offset, .. } if *offset == v1_cks),
+        },
+    ];
+    // The bomb must really be a bomb: a valid gzip stream of 100 MiB.
+    c.sort_by_key(|c| c.name);
+    c
+}
+
+/// Runs one case through the library; returns what is wrong (empty when all is right).
+fn check_library(case: &Case) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let parsed = Firmware::parse_with(&case.bytes, case.options);
+    match (&case.expect, parsed) {
+        (
+            Expect::Error {
+                pattern,
+                check,
+                offset,
+            },
+            Err(e),
+        ) => {
+            if !check(&e) {
+                wrong.push(format!("error {e:?} does not match {pattern}"));
+            }
+            let msg = e.to_string();
+            if !msg.contains(&format!("{offset:#x}")) {
+                wrong.push(format!("message does not name offset {offset:#x}: {msg}"));
+            }
+        }
+        (Expect::Error { pattern, .. }, Ok(fw)) => wrong.push(format!(
+            "parsed as {} (valid: {}), expected an error matching {pattern}",
+            fw.format_name(),
+            fw.verify().valid
+        )),
+        (
+            Expect::Invalid {
+                code,
+                offset,
+                shown,
+            },
+            Ok(mut fw),
+        ) => {
+            let report = fw.verify();
+            if report.valid {
+                wrong.push("verify says valid".into());
+            }
+            if *code == "table_md5" {
+                let md5 = report.partition_table.as_ref().and_then(|t| t.md5.as_ref());
+                match md5 {
+                    Some(m) if !m.valid && m.offset == *offset => {}
+                    other => wrong.push(format!("table MD5 not flagged at {offset:#x}: {other:?}")),
+                }
+                if report.partition_table.as_ref().is_none_or(|t| t.valid) {
+                    wrong.push("the partition table is not marked invalid".into());
+                }
+            } else if !report
+                .problems()
+                .iter()
+                .any(|p| p.code == *code && p.offset == Some(*offset))
+            {
+                wrong.push(format!(
+                    "no {code} problem at {offset:#x}: {:?}",
+                    report.problems()
+                ));
+            }
+            // Patching must refuse, whatever bytes are chosen.
+            let spaces = fw.spaces();
+            let chunk = spaces
+                .first()
+                .and_then(|s| s.chunks().into_iter().find(|c| c.len >= 4));
+            match chunk {
+                None => wrong.push("no patchable bytes to try".into()),
+                Some(ch) => {
+                    let before = fw.data().to_vec();
+                    match fw.patch(ch.addr, &[0x11, 0x22, 0x33, 0x44]) {
+                        Err(e @ Error::InvalidBeforePatch { .. }) => {
+                            let msg = e.to_string();
+                            if !msg.contains(&format!("{shown:#x}")) {
+                                wrong.push(format!("refusal does not name {shown:#x}: {msg}"));
+                            }
+                        }
+                        other => wrong.push(format!("patch did not refuse: {other:?}")),
+                    }
+                    if fw.data() != before {
+                        wrong.push("a refused patch changed the data".into());
+                    }
+                }
+            }
+        }
+        (Expect::Invalid { .. }, Err(e)) => wrong.push(format!("parse failed: {e}")),
+    }
+    wrong
+}
+
+/// Runs `thinger-patch verify` on the case written to a fresh folder; returns what is wrong.
+fn check_cli(case: &Case) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let dir = common::temp_dir();
+    let path = common::write_file(dir.path(), &format!("{}.bin", case.name), &case.bytes);
+    let listing = || {
+        let mut v: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing();
+    let out = common::run_cli(&["verify", path.to_str().unwrap()]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    if out.status.code() != Some(1) {
+        wrong.push(format!(
+            "exit code {:?}, expected 1\n{}",
+            out.status.code(),
+            common::describe_output(&out)
+        ));
+    }
+    if stderr.contains("panicked") {
+        wrong.push(format!("the CLI panicked: {stderr}"));
+    }
+    let shown = match &case.expect {
+        Expect::Error { offset, .. } => {
+            let prefix = format!("error: {}: ", path.display());
+            if !stderr.contains(&prefix) {
+                wrong.push(format!("stderr does not start with `{prefix}`: {stderr}"));
+            }
+            if !stderr.contains(&format!("{offset:#x}")) {
+                wrong.push(format!("stderr does not name offset {offset:#x}: {stderr}"));
+            }
+            *offset
+        }
+        Expect::Invalid { shown, .. } => {
+            // The report goes to stdout; stderr stays empty.
+            if !stdout.contains(&format!("{}: ", path.display())) || !stdout.contains("INVALID") {
+                wrong.push(format!("stdout does not report the file INVALID: {stdout}"));
+            }
+            if !stdout.contains(&format!("{shown:#x}")) {
+                wrong.push(format!("stdout does not name offset {shown:#x}: {stdout}"));
+            }
+            if !stderr.is_empty() {
+                wrong.push(format!("unexpected stderr: {stderr}"));
+            }
+            *shown
+        }
+    };
+    let _ = shown;
+    if listing() != before {
+        wrong.push(format!(
+            "the folder changed: {:?} -> {:?}",
+            before,
+            listing()
+        ));
+    }
+    if fs::read(&path).unwrap() != case.bytes {
+        wrong.push("the input file changed".into());
+    }
+    wrong
+}
+
+#[test]
+fn crafted_corpus_has_enough_cases() {
+    let cases = cases();
+    assert!(cases.len() >= 25, "only {} crafted cases", cases.len());
+    let mut names: Vec<_> = cases.iter().map(|c| c.name).collect();
+    names.dedup();
+    assert_eq!(names.len(), cases.len(), "case names must be unique");
+}
+
+#[test]
+fn crafted_files_fail_with_the_specific_error() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let result = catch_unwind(AssertUnwindSafe(|| check_library(&case)));
+        match result {
+            Ok(w) if w.is_empty() => {}
+            Ok(w) => failures.push(format!("{}: {}", case.name, w.join("; "))),
+            Err(_) => failures.push(format!("{}: PANIC", case.name)),
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn crafted_files_fail_in_the_cli_naming_file_and_offset() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let w = check_cli(&case);
+        if !w.is_empty() {
+            failures.push(format!("{}: {}", case.name, w.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn gzip_bomb_is_a_valid_gzip_of_zeros() {
+    // Small enough to inflate completely here; the same construction makes the 100 MiB bomb.
+    let len = 3 << 20;
+    let bomb = seeds::gzip_bomb(len);
+    assert!(bomb.len() < len / 100, "a bomb compresses ~150:1");
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bomb[..]), &mut out)
+        .expect("the bomb is a valid gzip stream");
+    assert_eq!(out.len(), len);
+    assert!(out.iter().all(|&b| b == 0));
+    for odd in [1, 2, 3, 258, 259, 260, 261, 517] {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&seeds::gzip_bomb(odd)[..]),
+            &mut out,
+        )
+        .unwrap_or_else(|e| panic!("bomb of {odd}: {e}"));
+        assert_eq!(out, vec![0; odd]);
+    }
+    // Under the cap it is just a (non-firmware) file of zeros.
+    assert!(matches!(
+        Firmware::parse(&bomb),
+        Err(Error::UnknownFormat { offset: 0, .. })
+    ));
+}
+
+// =============================================================================================
+// Seeds
+// =============================================================================================
+
+#[test]
+fn seeds_are_valid_and_patchable() {
+    for seed in seeds::all() {
+        let fw = Firmware::parse(&seed.bytes)
+            .unwrap_or_else(|e| panic!("seed {} does not parse: {e}", seed.name));
+        let report = fw.verify();
+        assert!(
+            report.valid,
+            "seed {} is not valid: {}",
+            seed.name,
+            report.summary_of_problems()
+        );
+        let expected = match seed.name {
+            "esp32c3-app" | "esp32c3-bootloader" | "esp8266-v1" | "esp8266-v1.bin.gz" => {
+                "app-image"
+            }
+            "esp8266-v2" => "esp8266-v2",
+            "arduino-core3" => "arduino-esp8266",
+            "merged-esp32c3" => "merged",
+            "riscv-elf" => "elf",
+            other => panic!("unknown seed {other}"),
+        };
+        assert_eq!(fw.format_name(), expected, "seed {}", seed.name);
+        if let Some(out) = patch_round_trip(&fw) {
+            let out = out.unwrap_or_else(|e| panic!("seed {}: patch failed: {e}", seed.name));
+            assert_ne!(out, seed.bytes, "seed {}: nothing changed", seed.name);
+        } else {
+            panic!("seed {} has no patchable bytes", seed.name);
+        }
+    }
+    // The merged seed's table has its MD5 and the app its descriptor.
+    let m = seeds::merged_esp32c3();
+    let report = Firmware::parse(&m.bytes).unwrap().verify();
+    let table = report.partition_table.unwrap();
+    assert!(table.md5.is_some_and(|m| m.valid) && table.partitions.len() == 3);
+    assert_eq!(report.images.len(), 2);
+}
+
+/// Patches 4 bytes at the start of the first patchable run of the first space (each byte
+/// inverted), finishes, and checks the output re-parses, verifies valid and holds the new bytes.
+/// `None` when there is nothing to patch; `Some(Err)` when the engine refused (never a panic).
+fn patch_round_trip(fw: &Firmware<'_>) -> Option<thinger_patch::Result<Vec<u8>>> {
+    let spaces = fw.spaces();
+    let first = spaces.first()?;
+    let chunk = first.chunks().into_iter().find(|c| c.len >= 4)?;
+    let old = fw.read(first, chunk.addr, 4).expect("a chunk is readable");
+    let new: Vec<u8> = old.iter().map(|b| !b).collect();
+    let mut patched = fw.clone();
+    if let Err(e) = patched.patch(chunk.addr, &new) {
+        return Some(Err(e));
+    }
+    let out = match patched.finish() {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                matches!(e, Error::InvalidAfterPatch { .. }),
+                "finish failed with {e:?}"
+            );
+            return Some(Err(e));
+        }
+    };
+    let again = Firmware::parse_with(
+        &out,
+        ParseOptions {
+            max_decompressed: 64 << 20,
+        },
+    )
+    .expect("finish returned bytes that do not parse");
+    assert!(
+        again.verify().valid,
+        "finish returned an invalid image: {}",
+        again.verify().summary_of_problems()
+    );
+    let space = &again.spaces()[0];
+    assert_eq!(again.read(space, chunk.addr, 4).unwrap(), new);
+    Some(Ok(out))
+}
+
+// =============================================================================================
+// Property test: cut and corrupt everything, never panic
+// =============================================================================================
+
+/// Everything a front end does with a file: parse (4 MiB gzip cap), verify, serialise the report,
+/// list spaces and chunks, read the chunks, patch 4 bytes and finish.
+fn exercise(bytes: &[u8]) {
+    let options = ParseOptions {
+        max_decompressed: 4 << 20,
+    };
+    let Ok(fw) = Firmware::parse_with(bytes, options) else {
+        return;
+    };
+    let report = fw.verify();
+    serde_json::to_string(&report).expect("a report serialises");
+    let _ = report.summary_of_problems();
+    let _ = (fw.chip(), fw.format_name(), fw.is_elf());
+    for space in fw.spaces() {
+        for chunk in space.chunks() {
+            assert_eq!(fw.chunk_bytes(&chunk).len(), chunk.len);
+        }
+    }
+    if let Some(Ok(_)) = patch_round_trip(&fw) {
+        assert!(report.valid, "an invalid file was patched");
+    }
+}
+
+/// Cuts `bytes` at every length up to 4096 and at 64 deterministic points beyond, and flips
+/// bytes in `hot` (every byte) plus the first 512 and `random_flips` random positions.
+fn hammer(name: &str, bytes: &[u8], hot: &[std::ops::Range<usize>], random_flips: usize) {
+    let mut rng = seeds::Rng::new(bytes.len() as u64 ^ 0x5EED);
+    let run = |what: &str, b: &[u8]| {
+        if catch_unwind(AssertUnwindSafe(|| exercise(b))).is_err() {
+            panic!("{name}: PANIC on {what} (len {:#x})", b.len());
+        }
+    };
+    let len = bytes.len();
+    for n in 0..=len.min(4096) {
+        run(&format!("cut at {n:#x}"), &bytes[..n]);
+    }
+    if len > 4096 {
+        for _ in 0..64 {
+            let n = 4097 + rng.below(len - 4096);
+            run(&format!("cut at {n:#x}"), &bytes[..n]);
+        }
+        run("the whole file", bytes);
+    }
+    if len == 0 {
+        return;
+    }
+    let mut positions: Vec<usize> = hot
+        .iter()
+        .flat_map(|r| r.start.min(len)..r.end.min(len))
+        .chain(0..len.min(512))
+        .chain((0..random_flips).map(|_| rng.below(len)))
+        .collect();
+    positions.sort_unstable();
+    positions.dedup();
+    let mut buf = bytes.to_vec();
+    for p in positions {
+        let mask = (rng.next_u64() as u8).max(1);
+        buf[p] ^= mask;
+        run(&format!("byte {p:#x} ^= {mask:#04x}"), &buf);
+        buf[p] ^= mask;
+    }
+}
+
+#[test]
+fn property_seeds_never_panic() {
+    for seed in seeds::all() {
+        hammer(seed.name, &seed.bytes, &seed.hot, 256);
+    }
+    // Crafted cases too (they are small, except the bomb, which the 4 MiB cap stops early).
+    for case in cases() {
+        if case.bytes.len() <= 0x20000 {
+            exercise(&case.bytes);
+        }
+    }
+}
+
+/// The real fixtures (every file of `../shared/fixtures/third-party`), in two halves so that the
+/// test harness runs them in parallel.
+fn fixture_files(half: usize) -> Option<Vec<PathBuf>> {
+    let root = common::shared_fixtures()?;
+    let mut files = Vec::new();
+    let mut stack = vec![root];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(
+        files.len() > 20,
+        "expected the fixture set, found {} files",
+        files.len()
+    );
+    Some(
+        files
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == half)
+            .map(|(_, p)| p)
+            .collect(),
+    )
+}
+
+fn hammer_fixtures(half: usize) {
+    let Some(files) = fixture_files(half) else {
+        return;
+    };
+    for path in files {
+        let bytes = fs::read(&path).unwrap();
+        let name = path.display().to_string();
+        // Trailers (CRC, digest, signature, ELF section headers) sit at the end.
+        let len = bytes.len();
+        let tail = len.saturating_sub(256)..len;
+        let flips = if len > 256 << 10 { 48 } else { 160 };
+        hammer(&name, &bytes, &[tail], flips);
+    }
+}
+
+#[test]
+fn property_fixtures_never_panic_a() {
+    hammer_fixtures(0);
+}
+
+#[test]
+fn property_fixtures_never_panic_b() {
+    hammer_fixtures(1);
+}
+
+// =============================================================================================
+// Fuzz seed corpus
+// =============================================================================================
+
+/// Writes the synthetic seeds into `$THINGER_PATCH_FUZZ_CORPUS/<target>/` for `cargo fuzz`
+/// (see `fuzz/README.md`); does nothing when the variable is unset.
+#[test]
+fn write_fuzz_seed_corpus() {
+    let Some(root) = std::env::var_os("THINGER_PATCH_FUZZ_CORPUS") else {
+        return;
+    };
+    let root = Path::new(&root);
+    let put = |target: &str, name: &str, bytes: &[u8]| {
+        let dir = root.join(target);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(name), bytes).unwrap();
+    };
+    let all = seeds::all();
+    for s in &all {
+        put("parse_any", s.name, &s.bytes);
+        put("patch_roundtrip", s.name, &s.bytes);
+        put("gzip", &format!("{}.gz", s.name), &seeds::gzip(&s.bytes));
+    }
+    for case in cases() {
+        if case.bytes.len() <= 0x20000 {
+            put("parse_any", case.name, &case.bytes);
+        }
+    }
+    for (name, img) in [
+        ("esp32c3-app", seeds::esp32c3_app()),
+        ("esp32c3-bootloader", seeds::esp32c3_bootloader()),
+        ("esp8266-v1", seeds::esp8266_v1()),
+    ] {
+        put("app_image", name, &img.bytes);
+    }
+    put(
+        "app_image",
+        "arduino-app",
+        &seeds::arduino_core3().bytes[ARDUINO_APP..],
+    );
+    put("partition_table", "table", &seeds::partition_table());
+    put("elf", "riscv-elf", &seeds::riscv_elf().bytes);
+    put(
+        "elf",
+        "x86-32-header",
+        &seeds::elf32(seeds::EM_386, &[]).bytes,
+    );
+    put("gzip", "bomb-8mib.gz", &seeds::gzip_bomb(8 << 20));
+}
