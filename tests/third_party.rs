@@ -589,8 +589,7 @@ fn check_arduino(
         "{rel}: app checksum as esptool reads it"
     );
     let convention = common::arduino_app_checksum_convention(bytes);
-    let esptool_app;
-    match trailer {
+    let esptool_app = match trailer {
         Trailer::Core3 => {
             // The core 3.x convention: the build computes the app checksum BEFORE it writes the
             // CRC trailer into .irom0.text, so esptool (which checksums the bytes as stored) calls
@@ -613,10 +612,10 @@ fn check_arduino(
                 ic.stored,
                 "{rel}: esptool's calculation with the trailer zeroed"
             );
-            esptool_app = format!(
+            format!(
                 "app slice: {} (core-3 convention ok)",
                 esptool_summary(&app_info)
-            );
+            )
         }
         Trailer::Core27 | Trailer::None => {
             assert_eq!(
@@ -635,9 +634,9 @@ fn check_arduino(
                 app_info.is_valid(),
                 "{rel}: independent checksum"
             );
-            esptool_app = format!("app slice: {}", esptool_summary(&app_info));
+            format!("app slice: {}", esptool_summary(&app_info))
         }
-    }
+    };
 
     // The CRC trailer: esptool never looks at it; the independent CRC-32/MPEG-2 does.
     let crc_ok = common::arduino_crc_ok(bytes);
@@ -1191,7 +1190,10 @@ fn espflash_app_image(elf: &[u8], chip: &str) -> Vec<u8> {
 const FLIPPER_TABLE: usize = 0x8000;
 const FLIPPER_APP: usize = 0x10000;
 
-fn flipper_merged() -> Option<(Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>)> {
+/// `(merged, bootloader, table, app)`.
+type MergedParts = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn flipper_merged() -> Option<MergedParts> {
     let bootloader = common::read_fixture("flipperhttp/esp32c3-bootloader.bin")?;
     let table = common::read_fixture("flipperhttp/esp32c3-partitions.bin")?;
     let app = common::read_fixture("flipperhttp/esp32c3-app.bin")?;

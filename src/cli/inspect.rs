@@ -1,6 +1,7 @@
 //! `thinger-patch inspect`: kind, chip, integrity and every slot (secrets masked).
 
 use super::exit::{self, CliError};
+use super::outln;
 use super::{CliResult, fsio};
 use crate::Firmware;
 use crate::placeholder::{self, Placeholder};
@@ -80,7 +81,7 @@ pub fn run(args: &InspectArgs) -> CliResult {
             "slots": slots,
             "placeholders": placeholders,
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&doc).expect("inspect serialises")
         );
@@ -91,19 +92,19 @@ pub fn run(args: &InspectArgs) -> CliResult {
         } else {
             format!("INVALID: {}", report.summary_of_problems())
         };
-        println!(
+        outln!(
             "{}: {}, {chip}, {verdict}",
             args.file.display(),
             fw.format_name()
         );
         if slots.is_empty() {
-            println!(
+            outln!(
                 "  no slots (declare them with device/arduino/ThingerSlot or the thinger-slot crate, or use --placeholder)"
             );
         }
         for s in &slots {
             match s.status {
-                "ok" => println!(
+                "ok" => outln!(
                     "  {:<20} cap {:>4}  {:<8} {:<17} {:?}",
                     s.key.as_deref().unwrap_or(""),
                     s.capacity.unwrap_or(0),
@@ -115,7 +116,7 @@ pub fn run(args: &InspectArgs) -> CliResult {
                     s.flags.join(","),
                     s.value.as_deref().unwrap_or("")
                 ),
-                _ => println!(
+                _ => outln!(
                     "  record at {:#010x} (file offset {:#x}): {}",
                     s.address,
                     s.file_offset,
@@ -124,7 +125,7 @@ pub fn run(args: &InspectArgs) -> CliResult {
             }
         }
         for p in &placeholders {
-            println!(
+            outln!(
                 "  placeholder {} ({:?}, {} bytes): {} occurrence(s){}",
                 p.key,
                 p.literal,

@@ -4,13 +4,26 @@
 
 pub mod args;
 pub mod exit;
+mod flash;
 pub mod fsio;
 mod inspect;
+mod ota;
 mod patch;
 mod verify;
 
 use clap::{Parser, Subcommand};
 use exit::CliError;
+
+/// `println!` for command output that a closed pipe cannot turn into a panic
+/// (`thinger-patch inspect fw.bin | head -1`): the rest of the output is
+/// dropped, the command's own result and exit code stand.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+pub(crate) use outln;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,15 +45,24 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Personalise firmware from profiles and --set values; writes a re-sealed, verified copy.
     Patch(patch::PatchArgs),
+    /// Personalise in memory and write to a device over its serial bootloader (espflash for the ESP32 family, esptool for the ESP8266).
+    Flash(flash::FlashArgs),
+    /// Personalise in memory and send to a running device over the network: ArduinoOTA (both password schemes) or an HTTP update server (HTTPUpdateServer, ElegantOTA).
+    Ota(ota::OtaArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let result = match cli.command {
         Command::Verify(args) => verify::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Patch(args) => patch::run(&args),
+        Command::Flash(args) => flash::run(&args),
+        Command::Ota(args) => ota::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -49,6 +71,34 @@ pub fn main() -> i32 {
 }
 
 pub(crate) type CliResult<T = i32> = Result<T, CliError>;
+
+/// Prints a clap error (help and version go to stdout with exit 0). clap quotes
+/// the argument it did not expect, which may be a secret typed as
+/// `--set key secret`: every value from the command line is hidden in the text.
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return exit::OK;
+    }
+    let mut text = e.render().to_string();
+    for arg in std::env::args().skip(1) {
+        if !arg.starts_with('-') && !Command::has_subcommand(&arg) && !arg.is_empty() {
+            text = text.replace(&format!("'{arg}'"), "'<value hidden>'");
+        }
+    }
+    eprint!("{text}");
+    exit::USAGE
+}
+
+impl Command {
+    fn has_subcommand(name: &str) -> bool {
+        use clap::CommandFactory;
+        Cli::command()
+            .get_subcommands()
+            .any(|c| c.get_name() == name)
+    }
+}
 
 /// Prints warnings on stderr (they never contain values).
 pub(crate) fn print_warnings(warnings: &[String]) {

@@ -3,6 +3,7 @@
 
 use super::args::{PersonalizeArgs, result_warnings};
 use super::exit::{self, CliError};
+use super::outln;
 use super::{CliResult, fsio, print_warnings};
 use crate::personalize::{Personalized, personalize};
 use clap::Args;
@@ -56,12 +57,17 @@ pub fn run(args: &PatchArgs) -> CliResult {
             "without --profile, name the output with -o OUT (or use --in-place or --dry-run)",
         ));
     }
+    // Output names first: a usage mistake is reported before any value is resolved.
+    let outputs = runs
+        .iter()
+        .map(|p| output_path(args, p.as_deref()))
+        .collect::<CliResult<Vec<_>>>()?;
     let input = fsio::read(&args.file)?;
     let mut warnings = Vec::new();
     let config = args.personalize.load_config(&mut warnings)?;
     let mut results = Vec::new();
     // Everything is checked before anything is written.
-    for profile in &runs {
+    for (profile, out) in runs.iter().zip(outputs) {
         let request = args
             .personalize
             .request(config.as_ref(), profile.as_deref())?;
@@ -71,22 +77,30 @@ pub fn run(args: &PatchArgs) -> CliResult {
                 .map_or(String::new(), |p| format!(" (profile {p})"));
             CliError::new(exit::INVALID, format!("{}{what}: {e}", args.file.display()))
         })?;
-        let out = output_path(args, profile.as_deref())?;
         results.push((profile.as_deref(), out, done));
+    }
+    // All outputs or none: stage every file, then rename them into place.
+    if !args.dry_run {
+        let staged = results
+            .iter()
+            .filter_map(|(_, out, done)| out.as_ref().map(|o| (o, done)))
+            .map(|(o, done)| {
+                let mode = fsio::OutputMode::for_input(&args.file, done.holds_secrets());
+                fsio::stage(o, &done.bytes, mode)
+            })
+            .collect::<CliResult<Vec<_>>>()?;
+        fsio::commit_all(staged)?;
     }
     let mut summaries = Vec::new();
     for (profile, out, done) in &results {
         let mut w = warnings.clone();
         w.extend(done.warnings.iter().cloned());
         w.extend(result_warnings(done));
-        if !args.dry_run {
-            fsio::write_atomic(out, &done.bytes, done.holds_secrets())?;
-        }
-        summaries.push(summary(*profile, out, done, !args.dry_run, w));
+        summaries.push(summary(*profile, out.as_deref(), done, !args.dry_run, w));
     }
     if args.json {
         let doc = serde_json::json!({ "input": args.file.display().to_string(), "dry_run": args.dry_run, "results": summaries });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&doc).expect("summary serialises")
         );
@@ -104,15 +118,15 @@ pub fn run(args: &PatchArgs) -> CliResult {
 
 fn summary<'a>(
     profile: Option<&'a str>,
-    out: &Path,
+    out: Option<&Path>,
     done: &'a Personalized,
     written: bool,
     warnings: Vec<String>,
 ) -> RunSummary<'a> {
     RunSummary {
         profile,
-        output: Some(out.display().to_string()),
-        written,
+        output: out.map(|o| o.display().to_string()),
+        written: written && out.is_some(),
         format: done.format,
         chip: done.chip,
         size: done.bytes.len(),
@@ -124,11 +138,17 @@ fn summary<'a>(
 
 fn print_human(s: &RunSummary, dry_run: bool) {
     let chip = s.chip.map_or("unknown chip".into(), |c| c.to_string());
-    let verb = if dry_run { "would write" } else { "wrote" };
+    let verb = match (dry_run, &s.output) {
+        (false, _) => "wrote",
+        (true, Some(_)) => "would write",
+        (true, None) => "checked (dry run, no output named)",
+    };
     let set = s.slots.iter().filter(|o| o.origin.is_some()).count();
-    println!(
-        "{verb} {} ({}, {chip}, {} bytes, {set} of {} slot(s) set, verified valid)",
-        s.output.as_deref().unwrap_or("-"),
+    outln!(
+        "{verb} {}({}, {chip}, {} bytes, {set} of {} slot(s) set, verified valid)",
+        s.output
+            .as_deref()
+            .map_or(String::new(), |o| format!("{o} ")),
         s.format,
         s.size,
         s.slots.len()
@@ -138,7 +158,7 @@ fn print_human(s: &RunSummary, dry_run: bool) {
             .origin
             .as_ref()
             .map_or("unchanged".to_string(), |x| x.to_string());
-        println!(
+        outln!(
             "  {:<20} {:<10} {:>4}  {:<24} {}",
             o.key,
             o.kind,
@@ -149,18 +169,16 @@ fn print_human(s: &RunSummary, dry_run: bool) {
     }
 }
 
-/// `-o`, the input for `--in-place`, or `<stem>.<profile><extensions>` beside it.
-fn output_path(args: &PatchArgs, profile: Option<&str>) -> CliResult<PathBuf> {
+/// `-o`, the input for `--in-place`, or `<stem>.<profile><extensions>` beside
+/// it; `None` for a dry run that names no output.
+fn output_path(args: &PatchArgs, profile: Option<&str>) -> CliResult<Option<PathBuf>> {
     if args.in_place {
-        return Ok(args.file.clone());
+        return Ok(Some(args.file.clone()));
     }
     let path = match (&args.output, profile) {
         (Some(o), _) => o.clone(),
         (None, Some(p)) => default_output(&args.file, p),
-        (None, None) => {
-            // Only reachable with --dry-run: nothing is written.
-            args.file.with_extension("dry-run")
-        }
+        (None, None) => return Ok(None),
     };
     if same_file(&path, &args.file) {
         return Err(CliError::new(
@@ -171,7 +189,7 @@ fn output_path(args: &PatchArgs, profile: Option<&str>) -> CliResult<PathBuf> {
             ),
         ));
     }
-    Ok(path)
+    Ok(Some(path))
 }
 
 /// `fw.bin.gz` + `kitchen` → `fw.kitchen.bin.gz`; `fw` → `fw.kitchen`.

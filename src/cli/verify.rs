@@ -1,6 +1,7 @@
 //! `thinger-patch verify`: one report per image inside each file.
 
 use super::exit::{self, CliError};
+use super::outln;
 use super::{CliResult, fsio};
 use crate::Firmware;
 use crate::report::{ChecksumStatus, ImageReport, Report};
@@ -73,7 +74,7 @@ pub fn run(args: &VerifyArgs) -> CliResult {
             "valid": results.iter().all(|r| r.valid),
             "files": results,
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&doc).expect("report serialises")
         );
@@ -93,9 +94,10 @@ fn print_report(path: &str, r: &Report) {
     let verdict = if r.valid { "valid" } else { "INVALID" };
     let gz = r.compression.map_or(String::new(), |c| format!(" ({c})"));
     let chip = r.chip.map_or("unknown chip".to_string(), |c| c.to_string());
-    println!(
+    outln!(
         "{path}: {}{gz}, {chip}, {} bytes: {verdict}",
-        r.format, r.size
+        r.format,
+        r.size
     );
     for img in &r.images {
         print_image(img);
@@ -109,20 +111,24 @@ fn print_report(path: &str, r: &Report) {
             ),
             None => "no MD5 entry".to_string(),
         };
-        println!(
+        outln!(
             "  partition table at {:#x}: {} entries, {md5}",
             t.offset,
             t.partitions.len()
         );
         for p in &t.partitions {
-            println!(
+            outln!(
                 "    {:<16} type {:#04x} subtype {:#04x} at {:#08x} size {:#x}",
-                p.label, p.kind, p.subtype, p.offset, p.size
+                p.label,
+                p.kind,
+                p.subtype,
+                p.offset,
+                p.size
             );
         }
     }
     for n in &r.notes {
-        println!("  note: {n}");
+        outln!("  note: {n}");
     }
 }
 
@@ -131,7 +137,7 @@ fn print_image(img: &ImageReport) {
         .chip
         .map_or("unknown chip".to_string(), |c| c.to_string());
     let verdict = if img.valid { "valid" } else { "INVALID" };
-    println!(
+    outln!(
         "  {} at {:#x}: {} for {chip}, entry {:#010x}, {} segment(s): {verdict}",
         img.role,
         img.offset,
@@ -141,9 +147,11 @@ fn print_image(img: &ImageReport) {
     );
     for (i, s) in img.segments.iter().enumerate() {
         let name = s.name.as_deref().map_or(String::new(), |n| format!(" {n}"));
-        println!(
+        outln!(
             "    segment {i:>2}: addr {:#010x} len {:#08x} at file offset {:#x}{name}",
-            s.addr, s.len, s.offset
+            s.addr,
+            s.len,
+            s.offset
         );
     }
     if let Some(c) = &img.checksum {
@@ -154,9 +162,10 @@ fn print_image(img: &ImageReport) {
             }
             ChecksumStatus::Invalid => format!("INVALID (computed {:#04x})", c.computed),
         };
-        println!(
+        outln!(
             "    checksum {:#04x} at {:#x}: {status}",
-            c.stored, c.offset
+            c.stored,
+            c.offset
         );
     }
     if let Some(h) = &img.sha256 {
@@ -165,7 +174,7 @@ fn print_image(img: &ImageReport) {
         } else {
             format!("INVALID (computed {})", h.computed)
         };
-        println!("    SHA-256 {} at {:#x}: {status}", h.stored, h.offset);
+        outln!("    SHA-256 {} at {:#x}: {status}", h.stored, h.offset);
     }
     if let Some(c) = &img.crc {
         let status = if c.valid {
@@ -173,19 +182,21 @@ fn print_image(img: &ImageReport) {
         } else {
             format!("INVALID (computed {:#010x})", c.computed)
         };
-        println!(
+        outln!(
             "    CRC ({}) {:#010x} at {:#x}: {status}",
-            c.kind, c.stored, c.offset
+            c.kind,
+            c.stored,
+            c.offset
         );
     }
     if let Some(s) = &img.signature {
-        println!(
+        outln!(
             "    signed: {} at {:#x} (cannot be patched)",
             s.describe(),
             s.offset()
         );
     }
     for p in &img.problems {
-        println!("    problem ({}): {}", p.code, p.message);
+        outln!("    problem ({}): {}", p.code, p.message);
     }
 }

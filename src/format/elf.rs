@@ -3,6 +3,7 @@
 
 use crate::chip::Chip;
 use crate::error::{Error, Result};
+use crate::format::app_image::{APP_DESC_LEN, APP_DESC_MAGIC};
 use object::read::elf::{FileHeader, SectionHeader};
 use object::{LittleEndian, elf};
 
@@ -183,6 +184,17 @@ fn parse_class<H: FileHeader<Endian = LittleEndian>>(data: &[u8], host: bool) ->
         if APP_DESC_SECTIONS.contains(&section.name.as_str()) {
             protected.push(section);
         } else {
+            // ESP-IDF v4 puts esp_app_desc_t at the start of .flash.rodata: protect
+            // it wherever it is, as the image route protects it in segment 0.
+            if section.len >= APP_DESC_LEN
+                && data[section.offset..section.offset + 4] == APP_DESC_MAGIC.to_le_bytes()
+            {
+                protected.push(ElfSection {
+                    name: format!("{} (esp_app_desc_t)", section.name),
+                    len: APP_DESC_LEN,
+                    ..section.clone()
+                });
+            }
             sections.push(section);
         }
     }

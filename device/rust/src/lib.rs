@@ -38,7 +38,7 @@
 //!
 //! [`slot!`] expands to
 //!
-//! ```
+//! ```standalone_crate
 //! #[used]
 //! #[unsafe(export_name = "THINGER_SLOT_WIFI_SSID")]
 //! #[unsafe(link_section = ".rodata.thinger_slot.wifi_ssid")]
@@ -283,7 +283,7 @@ impl<const V: usize> Slot<V> {
 
 /// Declares a slot: a `static` [`Slot`] that `thinger-patch` can fill in after the build.
 ///
-/// ```
+/// ```standalone_crate
 /// thinger_slot::slot!(pub static WIFI_SSID: "wifi_ssid", capacity = 32, default = "", flags = thinger_slot::REQUIRED);
 /// thinger_slot::slot!(static FW_VERSION: "fw.version", capacity = 16, default = "dev"); // flags: 0
 /// thinger_slot::slot!(
@@ -354,7 +354,7 @@ macro_rules! slot {
 ///
 /// An optional visibility applies to all six: `standard_slots!(pub);`.
 ///
-/// ```
+/// ```standalone_crate
 /// thinger_slot::standard_slots!();
 /// assert_eq!(THINGER_HOST.get(), "iot.thinger.io");
 /// assert!(THINGER_CREDENTIALS.is_secret());

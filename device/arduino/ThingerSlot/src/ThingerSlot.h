@@ -132,7 +132,7 @@
  * ignored"; that warning is silenced around the record (see THINGER_SLOT_PRIV_DIAG_*). */
 #ifndef THINGER_SLOT_NO_RETAIN
 #if defined(__has_attribute)
-#if __has_attribute(retain)
+#if __has_attribute(__retain__)
 #define THINGER_SLOT_PRIV_RETAIN , __retain__
 #endif
 #endif

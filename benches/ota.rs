@@ -1,0 +1,2 @@
+//! OTA benchmark (being written).
+fn main() {}

@@ -1,0 +1,518 @@
+//! `thinger-patch flash` against a simulated serial bootloader (tests/sim) on a
+//! pseudo-terminal, and the simulator cross-checked with the real esptool.
+//!
+//! No chip is attached: the simulator speaks the ROM loader and flasher-stub
+//! protocol (see tests/sim/mod.rs). Pseudo-terminals have no DTR/RTS lines, so
+//! every client runs in its no-reset modes (`--before no-reset --after no-reset`).
+#![cfg(unix)]
+
+mod common;
+mod sim;
+
+use sim::{Chip, Config, Loader, Sim, partition_table};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const APP: &str = "examples/c-firmware/prebuilt/esp32c3-demo.bin";
+const MERGED: &str = "examples/c-firmware/prebuilt/esp32c3-demo-merged.bin";
+const TABLE: &str = "examples/c-firmware/prebuilt/esp32c3-partition-table.bin";
+
+/// Values for the demo firmware's required slots (one secret).
+const VALUES: &[&str] = &[
+    "--set",
+    "wifi_ssid=SimNet",
+    "--set",
+    "thinger_user=alice",
+    "--set",
+    "thinger_device=sim_device",
+    "--set-env",
+    "thinger_credentials=FLASH_SIM_CREDS",
+];
+const SECRET: &str = "s3cr3t-credential-value";
+
+fn repo(rel: &str) -> PathBuf {
+    common::repo_root().join(rel)
+}
+
+fn read(rel: &str) -> Vec<u8> {
+    std::fs::read(repo(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Runs thinger-patch with the test environment (no config discovery surprises).
+fn cli(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let dir = common::temp_dir();
+    let mut c = Command::new(common::cli_path());
+    c.args(args)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("FLASH_SIM_CREDS", SECRET)
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env_remove("ESPFLASH_PORT")
+        .env_remove("THINGER_PATCH_ESPTOOL")
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().expect("running thinger-patch")
+}
+
+/// The bytes `thinger-patch patch` makes with the same values: what must land on the flash.
+fn expected(input: &Path, values: &[&str]) -> Vec<u8> {
+    let dir = common::temp_dir();
+    let out = dir.path().join("expected.bin");
+    let mut args = vec!["patch", input.to_str().unwrap()];
+    args.extend_from_slice(values);
+    args.extend(["-o", out.to_str().unwrap()]);
+    let o = cli(&args, &[]);
+    assert!(o.status.success(), "{}", common::describe_output(&o));
+    std::fs::read(out).unwrap()
+}
+
+fn flash_args<'a>(file: &'a str, port: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "flash", file, "--port", port, "--before", "no-reset", "--after", "no-reset",
+    ];
+    a.extend_from_slice(VALUES);
+    a.extend_from_slice(extra);
+    a
+}
+
+/// A C3 whose flash holds the demo's partition table, an otadata that selects an
+/// older OTA slot, and old bytes in the app partitions and in nvs.
+fn c3_with_table(table: &[u8]) -> Config {
+    Config::new(Chip::Esp32c3)
+        .with_flash(0x8000, table)
+        .with_flash(0x9000, &[0x42; 0x100]) // nvs content that must survive
+        .with_flash(0xd000, &[0x01, 0, 0, 0, 0x11, 0x22]) // otadata: seq 1 → ota_0
+        .with_flash(0x10000, &[0x5A; 0x20000]) // an older factory app
+        .with_flash(0x110000, &[0xA5; 0x100])
+}
+
+fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "{}", common::describe_output(o));
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn region(l: &Loader, at: usize, len: usize) -> &[u8] {
+    &l.flash[at..at + len]
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    common::hex(&common::sha256(b))
+}
+
+#[test]
+fn c3_app_lands_in_factory_otadata_erased_recorded() {
+    let sim = Sim::start(c3_with_table(&read(TABLE)));
+    let dir = common::temp_dir();
+    let record = dir.path().join("series.jsonl");
+    let app = repo(APP);
+    let args = flash_args(
+        app.to_str().unwrap(),
+        sim.port(),
+        &["--record", record.to_str().unwrap(), "--json"],
+    );
+    let o = cli(&args, &[]);
+    let l = sim.finish();
+    assert_ok(&o);
+    let want = expected(&app, VALUES);
+
+    // The personalised image at the factory partition, the rest of it untouched.
+    assert_eq!(region(&l, 0x10000, want.len()), want.as_slice());
+    assert!(
+        l.flash[0x10000 + want.len()..0x20000]
+            .iter()
+            .all(|&b| b == 0xFF || b == 0x5A),
+        "bytes after the image"
+    );
+    // otadata erased; nvs, the table and ota_0 untouched.
+    assert!(region(&l, 0xd000, 0x2000).iter().all(|&b| b == 0xFF));
+    assert_eq!(region(&l, 0x9000, 0x100), &[0x42; 0x100][..]);
+    assert_eq!(region(&l, 0x8000, 0xC00), read(TABLE).as_slice());
+    assert_eq!(region(&l, 0x110000, 0x100), &[0xA5; 0x100][..]);
+
+    // The espflash client went the whole way: stub, table read, compressed writes, MD5.
+    assert!(l.rejected.is_empty(), "{:?}", l.rejected);
+    assert!(l.stub_started);
+    for cmd in [
+        "GET_SECURITY_INFO",
+        "MEM_END",
+        "READ_FLASH",
+        "FLASH_DEFL_DATA",
+        "SPI_FLASH_MD5",
+        "CHANGE_BAUDRATE",
+    ] {
+        assert!(
+            l.log.iter().any(|c| c == cmd),
+            "{cmd} not sent: {:?}",
+            l.log
+        );
+    }
+    assert!(
+        l.md5_checks
+            .contains(&(0x10000, want.len().next_multiple_of(4) as u32)),
+        "{:?}",
+        l.md5_checks
+    );
+    assert!(
+        l.md5_checks.contains(&(0xd000, 0x2000)),
+        "{:?}",
+        l.md5_checks
+    );
+    assert_eq!(l.baud, 460_800);
+
+    // JSON summary: MAC, placement, no secret anywhere.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON summary");
+    assert_eq!(v["mac"], "58:cf:79:12:34:56");
+    assert_eq!(v["chip"], "esp32c3");
+    assert_eq!(v["writes"][0]["offset"], 0x10000);
+    assert_eq!(v["erases"][0]["offset"], 0xd000);
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["sha256"], sha256_hex(&want));
+    assert!(!stdout.contains(SECRET) && !stderr(&o).contains(SECRET));
+
+    // The record: one JSON line, masked, with the SHA-256 of what was written.
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(!text.contains(SECRET));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let r: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(r["port"], sim_port_of(&v));
+    assert_eq!(r["chip"], "esp32c3");
+    assert_eq!(r["mac"], "58:cf:79:12:34:56");
+    assert_eq!(r["sha256"], sha256_hex(&want));
+    assert_eq!(r["slots"]["thinger_credentials"], "********");
+    assert_eq!(r["slots"]["wifi_ssid"], "SimNet");
+    assert!(r["time"].as_str().unwrap().ends_with('Z'));
+}
+
+fn sim_port_of(v: &serde_json::Value) -> serde_json::Value {
+    v["port"].clone()
+}
+
+#[test]
+fn c3_app_goes_to_ota_0_without_factory_rom_loader() {
+    // No factory partition; and no stub: the ROM path (READ_FLASH_SLOW, FLASH_BEGIN/DATA).
+    let table = partition_table(&[
+        ("nvs", 1, 2, 0x9000, 0x4000),
+        ("otadata", 1, 0, 0xd000, 0x2000),
+        ("phy_init", 1, 1, 0xf000, 0x1000),
+        ("ota_0", 0, 0x10, 0x10000, 0x100000),
+        ("ota_1", 0, 0x11, 0x110000, 0x100000),
+    ]);
+    let sim = Sim::start(c3_with_table(&table));
+    let app = repo(APP);
+    // The port from ESPFLASH_PORT this time.
+    let mut args = vec![
+        "flash",
+        app.to_str().unwrap(),
+        "--before",
+        "no-reset",
+        "--after",
+        "no-reset",
+        "--no-stub",
+    ];
+    args.extend_from_slice(VALUES);
+    let o = cli(&args, &[("ESPFLASH_PORT", sim.port())]);
+    let l = sim.finish();
+    assert_ok(&o);
+    let want = expected(&app, VALUES);
+    assert_eq!(region(&l, 0x10000, want.len()), want.as_slice());
+    assert!(region(&l, 0xd000, 0x2000).iter().all(|&b| b == 0xFF));
+    assert_eq!(
+        region(&l, 0x110000, 0x100),
+        &[0xA5; 0x100][..],
+        "ota_1 untouched"
+    );
+    assert!(l.rejected.is_empty(), "{:?}", l.rejected);
+    assert!(!l.stub_started);
+    assert!(l.log.iter().any(|c| c == "READ_FLASH_SLOW"));
+    assert!(l.log.iter().any(|c| c == "FLASH_DATA"));
+    assert!(!l.log.iter().any(|c| c == "FLASH_DEFL_DATA"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("ota_0"), "{out}");
+    assert!(out.contains("MAC      58:cf:79:12:34:56"), "{out}");
+}
+
+#[test]
+fn c3_merged_lands_at_zero() {
+    let sim = Sim::start(Config::new(Chip::Esp32c3).with_flash(0x200000, &[0x77; 0x40]));
+    let merged = repo(MERGED);
+    let o = cli(&flash_args(merged.to_str().unwrap(), sim.port(), &[]), &[]);
+    let l = sim.finish();
+    assert_ok(&o);
+    let want = expected(&merged, VALUES);
+    assert_eq!(region(&l, 0, want.len()), want.as_slice());
+    assert_eq!(
+        region(&l, 0x200000, 0x40),
+        &[0x77; 0x40][..],
+        "beyond the image untouched"
+    );
+    assert!(l.rejected.is_empty(), "{:?}", l.rejected);
+    // No table read for a merged image.
+    assert!(!l.log.iter().any(|c| c.starts_with("READ_FLASH")));
+}
+
+#[test]
+fn chip_mismatch_writes_nothing() {
+    let sim = Sim::start(Config::new(Chip::Esp32s3).with_flash(0x8000, &read(TABLE)));
+    let app = repo(APP);
+    let o = cli(&flash_args(app.to_str().unwrap(), sim.port(), &[]), &[]);
+    let l = sim.finish();
+    assert_eq!(o.status.code(), Some(1), "{}", common::describe_output(&o));
+    let err = stderr(&o);
+    assert!(err.contains("esp32s3") && err.contains("esp32c3"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(
+        l.writes.is_empty() && l.erases.is_empty(),
+        "{:?} {:?}",
+        l.writes,
+        l.erases
+    );
+    assert!(
+        !l.log
+            .iter()
+            .any(|c| c.starts_with("FLASH_") || c.starts_with("MEM_")),
+        "{:?}",
+        l.log
+    );
+}
+
+#[test]
+fn corrupted_data_frame_is_rejected() {
+    let mut cfg = c3_with_table(&read(TABLE));
+    cfg.corrupt_data_frame = Some(0);
+    let sim = Sim::start(cfg);
+    let app = repo(APP);
+    let o = cli(&flash_args(app.to_str().unwrap(), sim.port(), &[]), &[]);
+    let l = sim.finish();
+    assert_eq!(o.status.code(), Some(4), "{}", common::describe_output(&o));
+    assert!(
+        l.rejected.iter().any(|r| r.contains("checksum")),
+        "{:?}",
+        l.rejected
+    );
+    let err = stderr(&o);
+    assert!(err.contains("writing the flash failed"), "{err}");
+    assert!(err.contains("checksum"), "{err}");
+    // The rejected block was not written; otadata (erased after the app) still selects the old app.
+    assert_eq!(region(&l, 0xd000, 6), &[0x01, 0, 0, 0, 0x11, 0x22][..]);
+}
+
+#[test]
+fn dropped_line_gives_a_clear_error() {
+    let mut cfg = c3_with_table(&read(TABLE));
+    cfg.drop_after_data_frames = Some(0);
+    let sim = Sim::start(cfg);
+    let app = repo(APP);
+    let t = Instant::now();
+    let o = cli(&flash_args(app.to_str().unwrap(), sim.port(), &[]), &[]);
+    let l = sim.finish();
+    assert!(l.hung_up);
+    assert_eq!(o.status.code(), Some(4), "{}", common::describe_output(&o));
+    let err = stderr(&o);
+    assert!(err.contains("serial line dropped"), "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn several_ports_without_a_terminal_is_an_error() {
+    // Not a device test: with no --port and no ESPFLASH_PORT, the choice depends on the
+    // machine's ports; whatever it is, it never silently picks one of several.
+    let app = repo(APP);
+    let mut args = vec!["flash", app.to_str().unwrap()];
+    args.extend_from_slice(VALUES);
+    let o = cli(&args, &[]);
+    let err = stderr(&o);
+    if o.status.success() {
+        panic!("flashed a real device?\n{}", common::describe_output(&o));
+    }
+    assert!(
+        err.contains("no ESP serial port found")
+            || err.contains("several ESP serial ports")
+            || err.contains("using "),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// ESP8266 through esptool, and the simulator cross-checked with esptool itself
+// ---------------------------------------------------------------------------------------
+
+const PLACEHOLDER: &[&str] = &[
+    "--placeholder",
+    "banner=Captive Portal Requested WiFi Settings Change:",
+    "--set",
+    "banner=Provisioned by flash_sim",
+];
+
+#[test]
+fn esp8266_arduino_image_via_esptool_rom() {
+    let Some(esptool) = common::esptool() else {
+        return;
+    };
+    let Some(image) = common::fixture("esphome/esp8266-core3.bin") else {
+        return;
+    };
+    let sim = Sim::start(Config::new(Chip::Esp8266).with_flash(0x300000, &[0x33; 0x10]));
+    let image_s = image.to_str().unwrap();
+    let mut args = vec![
+        "flash",
+        image_s,
+        "--port",
+        sim.port(),
+        "--before",
+        "no-reset",
+        "--after",
+        "no-reset",
+        "--no-stub",
+        "--baud",
+        "115200",
+        "--json",
+    ];
+    args.extend_from_slice(PLACEHOLDER);
+    let o = cli(
+        &args,
+        &[("THINGER_PATCH_ESPTOOL", esptool.program.to_str().unwrap())],
+    );
+    let l = sim.finish();
+    assert_ok(&o);
+    let want = expected(&image, PLACEHOLDER);
+    assert_ne!(want, std::fs::read(&image).unwrap());
+    assert_eq!(region(&l, 0, want.len()), want.as_slice());
+    assert_eq!(region(&l, 0x300000, 0x10), &[0x33; 0x10][..]);
+    assert!(l.rejected.is_empty(), "{:?}", l.rejected);
+    assert!(!l.stub_started);
+    assert!(l.log.iter().any(|c| c == "FLASH_DATA"));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON summary");
+    assert_eq!(v["mac"], "18:fe:34:a1:b2:c3");
+    assert_eq!(v["chip"], "esp8266");
+    assert_eq!(v["writes"][0]["offset"], 0);
+    assert_eq!(v["sha256"], sha256_hex(&want));
+    assert!(
+        v["tool"].as_str().unwrap().contains(&esptool.version),
+        "{}",
+        v["tool"]
+    );
+    // No copy of the personalised image was left behind.
+    assert!(!std::fs::read_dir(std::env::temp_dir()).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("thinger-patch-flash-")
+    }));
+}
+
+#[test]
+fn esp8266_image_on_an_esp32c3_is_refused_by_esptool() {
+    let Some(esptool) = common::esptool() else {
+        return;
+    };
+    let Some(image) = common::fixture("esphome/esp8266-core3.bin") else {
+        return;
+    };
+    let sim = Sim::start(Config::new(Chip::Esp32c3));
+    let image_s = image.to_str().unwrap();
+    let mut args = vec![
+        "flash",
+        image_s,
+        "--port",
+        sim.port(),
+        "--before",
+        "no-reset",
+        "--after",
+        "no-reset",
+        "--no-stub",
+    ];
+    args.extend_from_slice(PLACEHOLDER);
+    let o = cli(
+        &args,
+        &[("THINGER_PATCH_ESPTOOL", esptool.program.to_str().unwrap())],
+    );
+    let l = sim.finish();
+    assert_eq!(o.status.code(), Some(1), "{}", common::describe_output(&o));
+    let err = stderr(&o);
+    assert!(err.contains("esp32c3") && err.contains("esp8266"), "{err}");
+    assert!(l.writes.is_empty() && l.erases.is_empty());
+}
+
+fn esptool_write(
+    esptool: &common::Esptool,
+    chip: &str,
+    port: &str,
+    extra: &[&str],
+    addr_file: &[&str],
+) -> Output {
+    let mut c = Command::new(&esptool.program);
+    c.args([
+        "--chip", chip, "--port", port, "--baud", "115200", "--before", "no-reset", "--after",
+        "no-reset",
+    ])
+    .args(extra)
+    .arg("write-flash")
+    .args(addr_file)
+    .env("NO_COLOR", "1")
+    .stdin(Stdio::null());
+    c.output().expect("running esptool")
+}
+
+#[test]
+fn esptool_stub_writes_c3_app_compressed_and_verified() {
+    let Some(esptool) = common::esptool() else {
+        return;
+    };
+    let sim = Sim::start(Config::new(Chip::Esp32c3).with_flash(0x10000, &[0x5A; 0x1000]));
+    let app = repo(APP);
+    let o = esptool_write(
+        &esptool,
+        "esp32c3",
+        sim.port(),
+        &[],
+        &["0x10000", app.to_str().unwrap()],
+    );
+    let l = sim.finish();
+    assert!(o.status.success(), "{}", common::describe_output(&o));
+    let bytes = read(APP);
+    assert_eq!(region(&l, 0x10000, bytes.len()), bytes.as_slice());
+    assert!(l.rejected.is_empty(), "{:?}", l.rejected);
+    assert!(l.stub_started);
+    assert!(l.log.iter().any(|c| c == "FLASH_DEFL_DATA"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Hash of data verified"), "{out}");
+    assert!(out.contains("58:cf:79:12:34:56"), "{out}");
+}
+
+#[test]
+fn esptool_retries_a_corrupted_block() {
+    let Some(esptool) = common::esptool() else {
+        return;
+    };
+    let mut cfg = Config::new(Chip::Esp8266);
+    cfg.corrupt_data_frame = Some(1);
+    let sim = Sim::start(cfg);
+    let bytes: Vec<u8> = (0..0x3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let dir = common::temp_dir();
+    let file = common::write_file(dir.path(), "blob.bin", &bytes);
+    let o = esptool_write(
+        &esptool,
+        "esp8266",
+        sim.port(),
+        &["--no-stub"],
+        &["0x20000", file.to_str().unwrap()],
+    );
+    let l = sim.finish();
+    assert!(o.status.success(), "{}", common::describe_output(&o));
+    // The ROM rejected the damaged block by its checksum; esptool sent it again.
+    assert_eq!(l.rejected.len(), 1, "{:?}", l.rejected);
+    assert!(l.rejected[0].contains("checksum"), "{:?}", l.rejected);
+    assert_eq!(region(&l, 0x20000, bytes.len()), bytes.as_slice());
+}
