@@ -11,6 +11,9 @@
 //!
 //! - `read_write`: read and write only (the I/O both of the above do);
 //! - `sha256_in_memory`: SHA-256 of the whole file's bytes;
+//! - `xor_in_memory`: the XOR checksum function over the whole file's bytes;
+//! - `copy_in_memory`: one copy of the bytes into a new buffer (what patching a borrowed
+//!   input costs before the first byte changes);
 //! - `parse_verify`: `Firmware::parse` + `verify()` of the original bytes;
 //! - `patch_finish_in_memory`: parse + patch + finish without file I/O.
 //!
@@ -20,9 +23,13 @@
 //! the real bootloader + table + app merged into 4 MiB. All files live in one temp folder,
 //! on tmpfs (`/dev/shm`) unless `THINGER_PATCH_BENCH_DIR` names another place.
 //!
-//! At the end, the ratios of criterion's medians to the floor are printed, then a paired
-//! measurement (tool and floor alternating, about 5 s per input) whose per-round ratio does
-//! not move with the machine's load (docs/benchmarks.md).
+//! glibc's allocator is told to keep freed memory ([`common::pin_allocator`]), so the
+//! numbers are the cost of the work, not of page faults that depend on its heuristics.
+//!
+//! At the end, the ratios of criterion's medians (and fastest samples) to the floor are
+//! printed, then a paired measurement (tool and floor alternating, about 5 s per input)
+//! whose per-round ratio a change of the machine's load during the run biases less
+//! (docs/benchmarks.md).
 
 mod common;
 
@@ -40,6 +47,8 @@ const FUNCTIONS: &[&str] = &[
     FLOOR,
     "read_write",
     "sha256_in_memory",
+    "xor_in_memory",
+    "copy_in_memory",
     "parse_verify",
     "patch_finish_in_memory",
 ];
@@ -170,6 +179,10 @@ fn bench_case(c: &mut Criterion, dir: &Path, case: &Case) -> Option<(String, com
     g.bench_function("sha256_in_memory", |b| {
         b.iter(|| Sha256::digest(black_box(bytes)))
     });
+    g.bench_function("xor_in_memory", |b| {
+        b.iter(|| thinger_patch::checksum::xor(black_box(bytes)))
+    });
+    g.bench_function("copy_in_memory", |b| b.iter(|| black_box(bytes).to_vec()));
     g.bench_function("parse_verify", |b| {
         b.iter(|| {
             let fw = Firmware::parse(black_box(bytes)).expect("parse");
@@ -197,6 +210,7 @@ fn bench_case(c: &mut Criterion, dir: &Path, case: &Case) -> Option<(String, com
 
 fn main() {
     let started = SystemTime::now();
+    common::pin_allocator();
     let mut c = Criterion::default()
         .output_directory(&common::criterion_dir())
         .configure_from_args();

@@ -1,2 +1,302 @@
-//! OTA benchmark (being written).
-fn main() {}
+//! OTA of a 1 MiB image on loopback (`cargo bench --bench ota`): `thinger-patch ota`
+//! against the ArduinoOTA device simulator of the tests (`tests/ota_sim/arduino.rs`, ESP32
+//! 3.3.1+ behaviour: 1024-byte chunks, each answered with a count), compared with
+//!
+//! - `espota_py`: the Arduino core's own `espota.py` against the same simulator, sending the
+//!   same personalised bytes, when `ESPOTA_PY` names it (it is not in this repository: take
+//!   `tools/espota.py` of arduino-esp32; nothing is downloaded here);
+//! - `raw_tcp_1MiB` (the floor): 1 MiB written to a loopback TCP socket, the peer reads it
+//!   all and answers one byte;
+//! - `raw_tcp_lockstep_1KiB`: the same 1 MiB in 1024-byte chunks, each answered by the
+//!   peer's decimal count before the next is sent: the protocol's own round trips, without
+//!   processes, UDP or hashing.
+//!
+//! `thinger_patch_ota` runs the whole command as a child process: start, config, personalise
+//! the 1 MiB app (six slots), MD5, invitation, the device connecting back, transfer, the
+//! device's MD5 check and `OK`. The binary is the one cargo builds for this bench, or
+//! `$THINGER_PATCH_BIN`. After criterion's report the bench times each function again
+//! (median of 7 runs) and prints the ratios. Everything stays on 127.0.0.1.
+
+#[path = "../tests/ota_sim/arduino.rs"]
+mod arduino;
+mod common;
+
+use criterion::{Criterion, SamplingMode, Throughput};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use thinger_patch::slot::record::{FLAG_REQUIRED, FLAG_SECRET, SlotState, encode};
+
+const GROUP: &str = "ota-1MiB-loopback";
+const LEN: usize = 1 << 20;
+
+const CONFIG: &str = r#"
+[profiles.kitchen]
+wifi_ssid = "Kitchen-2.4GHz"
+wifi_password = { env = "BENCH_WIFI_PASSWORD" }
+thinger_host = "eu.thinger.example"
+thinger_user = "alice"
+thinger_device = "kitchen-esp32c3"
+thinger_credentials = { env = "BENCH_THINGER_CREDENTIALS" }
+"#;
+
+fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("THINGER_PATCH_BIN") {
+        return PathBuf::from(p);
+    }
+    match option_env!("CARGO_BIN_EXE_thinger-patch") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/thinger-patch"),
+    }
+}
+
+fn app_with_slots() -> Vec<u8> {
+    let records: Vec<Vec<u8>> = [
+        ("wifi_ssid", 32, FLAG_REQUIRED, ""),
+        ("wifi_password", 64, FLAG_SECRET, ""),
+        ("thinger_host", 64, 0, "iot.thinger.io"),
+        ("thinger_user", 32, 0, ""),
+        ("thinger_device", 32, 0, ""),
+        ("thinger_credentials", 64, FLAG_SECRET | FLAG_REQUIRED, ""),
+    ]
+    .iter()
+    .map(|&(k, c, f, d)| encode(k, c, f, SlotState::Default, d))
+    .collect();
+    common::synthetic_app(LEN, &records)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A loopback peer: reads 1 MiB per connection; `lockstep` answers every 1024 bytes with
+/// the count, else it answers once at the end.
+fn raw_peer(lockstep: bool) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = s.set_nodelay(true);
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut got = 0usize;
+            let mut unanswered = 0usize;
+            while got < LEN {
+                let want = if lockstep {
+                    1024 - unanswered
+                } else {
+                    buf.len()
+                };
+                match s.read(&mut buf[..want]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        got += n;
+                        unanswered += n;
+                        if lockstep && unanswered == 1024 {
+                            let _ = s.write_all(b"1024");
+                            unanswered = 0;
+                        }
+                    }
+                }
+            }
+            let _ = s.write_all(b"K");
+        }
+    });
+    port
+}
+
+fn raw_send(port: u16, data: &[u8], lockstep: bool) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut ack = [0u8; 16];
+    if lockstep {
+        for c in data.chunks(1024) {
+            s.write_all(c).unwrap();
+            let n = s.read(&mut ack).unwrap();
+            assert!(n > 0);
+        }
+    } else {
+        s.write_all(data).unwrap();
+    }
+    // The final answer.
+    loop {
+        let n = s.read(&mut ack).unwrap();
+        if n == 0 || ack[..n].contains(&b'K') {
+            break;
+        }
+    }
+}
+
+fn median_of(runs: usize, mut f: impl FnMut()) -> Duration {
+    let mut t: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed()
+        })
+        .collect();
+    t.sort();
+    t[t.len() / 2]
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .output_directory(&common::criterion_dir())
+        .configure_from_args();
+    let bin = binary();
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build --release` or set THINGER_PATCH_BIN",
+        bin.display()
+    );
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().to_path_buf();
+    std::fs::write(dir.join("app.bin"), app_with_slots()).unwrap();
+    let cfg = dir.join("thinger-patch.toml");
+    std::fs::write(&cfg, CONFIG).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let env = [
+        ("BENCH_WIFI_PASSWORD", "correct horse battery staple"),
+        (
+            "BENCH_THINGER_CREDENTIALS",
+            "bench-device-credentials-0123456789",
+        ),
+    ];
+    // The personalised bytes, for espota.py and to check what the device received.
+    run(Command::new(&bin)
+        .args([
+            "patch",
+            "app.bin",
+            "--profile",
+            "kitchen",
+            "-o",
+            "patched.bin",
+        ])
+        .current_dir(&dir)
+        .envs(env));
+    let patched = std::fs::read(dir.join("patched.bin")).unwrap();
+
+    let mut cfg = arduino::Config::new(arduino::Flavor::Esp32);
+    cfg.space = 4 << 20;
+    let dev = arduino::Device::start(cfg);
+    let port = dev.port().to_string();
+    let ota = || {
+        let mut cmd = Command::new(&bin);
+        cmd.args([
+            "ota",
+            "app.bin",
+            "--host",
+            "127.0.0.1",
+            "--ota-port",
+            &port,
+            "--profile",
+            "kitchen",
+            "--timeout",
+            "5",
+        ])
+        .current_dir(&dir)
+        .envs(env);
+        cmd
+    };
+    // Once, untimed: the device receives exactly the personalised image.
+    run(&mut ota());
+    let r = dev.wait_result(Duration::from_secs(5));
+    assert_eq!(r.result, Some(Ok(())), "device: {r:?}");
+    assert!(
+        r.flashed == patched,
+        "the device did not receive the personalised image"
+    );
+    eprintln!("checked: the simulator received the personalised 1 MiB image and answered OK");
+
+    let espota = std::env::var_os("ESPOTA_PY").map(PathBuf::from);
+    let espota_cmd = |script: &Path| {
+        // A free host port each time (espota.py's random default can collide).
+        let host_port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port()
+            .to_string();
+        let mut cmd = Command::new("python3");
+        cmd.arg(script)
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-I",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-P",
+                &host_port,
+            ])
+            .args(["-f", "patched.bin"])
+            .current_dir(&dir);
+        if script.to_string_lossy().contains("32") {
+            cmd.args(["-t", "2"]);
+        }
+        cmd
+    };
+    let raw = raw_peer(false);
+    let lockstep = raw_peer(true);
+
+    let mut g = c.benchmark_group(GROUP);
+    g.throughput(Throughput::Bytes(LEN as u64));
+    g.sampling_mode(SamplingMode::Flat);
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(6));
+    g.bench_function("thinger_patch_ota", |b| b.iter(|| run(&mut ota())));
+    if let Some(script) = &espota {
+        g.bench_function("espota_py", |b| b.iter(|| run(&mut espota_cmd(script))));
+    }
+    g.bench_function("raw_tcp_1MiB", |b| {
+        b.iter(|| raw_send(raw, &patched, false))
+    });
+    g.bench_function("raw_tcp_lockstep_1KiB", |b| {
+        b.iter(|| raw_send(lockstep, &patched, true))
+    });
+    g.finish();
+
+    // Ratios from our own medians (criterion's own estimates are in its report above).
+    if std::env::args().any(|a| a == "--bench") {
+        let tool = median_of(7, || run(&mut ota()));
+        let floor = median_of(7, || raw_send(raw, &patched, false));
+        let steps = median_of(7, || raw_send(lockstep, &patched, true));
+        println!("\n{GROUP}: medians of 7 runs");
+        println!("  thinger_patch_ota        {tool:>10.2?}");
+        if let Some(script) = &espota {
+            let e = median_of(7, || run(&mut espota_cmd(script)));
+            println!(
+                "  espota_py                {e:>10.2?}   thinger_patch_ota / espota_py = {:.2}",
+                tool.as_secs_f64() / e.as_secs_f64()
+            );
+        }
+        println!(
+            "  raw_tcp_1MiB             {floor:>10.2?}   thinger_patch_ota / raw_tcp_1MiB = {:.1}",
+            tool.as_secs_f64() / floor.as_secs_f64()
+        );
+        println!(
+            "  raw_tcp_lockstep_1KiB    {steps:>10.2?}   thinger_patch_ota / raw_tcp_lockstep_1KiB = {:.2}",
+            tool.as_secs_f64() / steps.as_secs_f64()
+        );
+    }
+    c.final_summary();
+}

@@ -20,7 +20,7 @@
 //! - `personalize_in_memory`: `thinger_patch::personalize` on the bytes, no process, no I/O.
 //!
 //! Then the tool and the floor alternate for about 10 s (a paired measurement whose per-round
-//! ratio does not move with the machine's load). The files live on tmpfs (`/dev/shm`) unless
+//! ratio a change of the machine's load during the run biases less). The files live on tmpfs (`/dev/shm`) unless
 //! `THINGER_PATCH_BENCH_DIR` names another place (e.g. a disk folder, to include the cost of
 //! the tool's fsync).
 //!
@@ -195,6 +195,7 @@ fn check_output(bin: &Path, dir: &Path, input: &[u8]) {
 
 fn main() {
     let started = SystemTime::now();
+    common::pin_allocator();
     let mut c = Criterion::default()
         .output_directory(&common::criterion_dir())
         .configure_from_args();

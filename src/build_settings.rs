@@ -113,7 +113,7 @@ impl BuildSettings {
                     })?;
                     let v = u32::try_from(v)
                         .ok()
-                        .filter(|v| v % 0x1000 == 0)
+                        .filter(|v| v.is_multiple_of(0x1000))
                         .ok_or_else(|| {
                             err(format!(
                                 "{v:#x} is not a flash offset aligned to 0x1000 (4 KiB)"

@@ -212,7 +212,7 @@ pub fn plan(fw: &Firmware<'_>, device_table: Option<&PartitionTable>) -> Result<
                     offset: part.offset,
                     start: 0,
                     len,
-                    what: format!("{} partition {}", part.app_role(), part.label),
+                    what: partition_name(part),
                 }],
                 erases: Vec::new(),
                 warnings: Vec::new(),
@@ -221,7 +221,7 @@ pub fn plan(fw: &Firmware<'_>, device_table: Option<&PartitionTable>) -> Result<
                 p.erases.push(Erase {
                     offset: ota.offset,
                     size: ota.size,
-                    what: format!("otadata partition {}", ota.label),
+                    what: partition_name(ota),
                 });
             }
             check_no_overlap(&p)?;
@@ -229,6 +229,23 @@ pub fn plan(fw: &Firmware<'_>, device_table: Option<&PartitionTable>) -> Result<
         }
         Layout::Merged(m) => plan_merged(route, m, len),
         Layout::Elf(_) => unreachable!("route() refuses ELF files"),
+    }
+}
+
+/// `factory partition`, `ota_0 partition`, `otadata partition`, or with the label
+/// when it differs: `factory partition (app)`.
+pub fn partition_name(p: &Partition) -> String {
+    let role = if p.is_app() {
+        p.app_role()
+    } else if p.kind == DATA_TYPE && p.subtype == OTADATA_SUBTYPE {
+        "otadata".into()
+    } else {
+        format!("data subtype {:#04x}", p.subtype)
+    };
+    if role == p.label {
+        format!("{role} partition")
+    } else {
+        format!("{role} partition ({})", p.label)
     }
 }
 
@@ -277,7 +294,7 @@ fn plan_merged(route: Route, m: &MergedImage, len: usize) -> Result<Plan> {
         )));
     }
     let base = on_flash - in_file;
-    if base % u64::from(SECTOR) != 0 {
+    if !base.is_multiple_of(u64::from(SECTOR)) {
         return Err(DeliveryError::Ambiguous(format!(
             "the merged image would start at {base:#x}, which is not sector aligned"
         )));
@@ -313,10 +330,10 @@ fn plan_merged(route: Route, m: &MergedImage, len: usize) -> Result<Plan> {
                     p.erases.push(Erase {
                         offset: from as u32,
                         size: (end - from) as u32,
-                        what: format!("otadata partition {}", ota.label),
+                        what: partition_name(ota),
                     });
                 }
-                if covered_to > start && covered_to % u64::from(SECTOR) != 0 {
+                if covered_to > start && !covered_to.is_multiple_of(u64::from(SECTOR)) {
                     p.warnings.push(format!(
                         "the merged image ends inside the otadata partition {} ({:#x}); its last sector there is written, not erased",
                         ota.label, covered_to
@@ -434,7 +451,7 @@ mod tests {
             vec![Erase {
                 offset: 0xd000,
                 size: 0x2000,
-                what: "otadata partition otadata".into()
+                what: "otadata partition".into()
             }]
         );
         assert_eq!(p.total_bytes(), bytes.len() as u64 + 0x2000);

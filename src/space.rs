@@ -61,8 +61,34 @@ pub struct Chunk {
 
 impl AddressSpace {
     pub fn new(label: String, key: ImageKey, mut regions: Vec<Region>) -> Self {
+        // Malformed input can place a segment across the top of the 32-bit address
+        // space (e.g. load address 0xFFFFFF00, 0x200 bytes). Clip it there, so that
+        // `addr + len <= 2^32` holds for every region and chunk and address
+        // arithmetic (`chunk.addr + i as u32`) can never overflow or wrap.
+        for r in &mut regions {
+            r.len = r.len.min(((1u64 << 32) - r.addr as u64) as usize);
+        }
         regions.retain(|r| r.len > 0);
         regions.sort_by_key(|r| r.addr);
+        // Segments of malformed input can overlap in address space. `map` resolves an
+        // address to the first region holding it; trim later regions to start where
+        // the earlier ones end, so that `chunks` (what scans read) and `map` (what
+        // patches write) always agree on the bytes at an address.
+        let mut end = 0u64;
+        regions.retain_mut(|r| {
+            let start = r.addr as u64;
+            if start < end {
+                let skip = (end - start) as usize;
+                if skip >= r.len {
+                    return false;
+                }
+                r.addr = end as u32;
+                r.offset += skip;
+                r.len -= skip;
+            }
+            end = end.max(r.addr as u64 + r.len as u64);
+            true
+        });
         AddressSpace {
             label,
             key,
@@ -73,7 +99,8 @@ impl AddressSpace {
 
     /// Maps `len` bytes at `addr` to file pieces, or says why it cannot.
     pub fn map(&self, addr: u32, len: usize) -> Result<Vec<Piece>> {
-        let end = addr as u64 + len as u64;
+        // Saturating: `len` comes from callers (e.g. `Firmware::read`) and may be huge.
+        let end = (addr as u64).saturating_add(len as u64);
         if let Some(p) = self
             .protected
             .iter()

@@ -495,6 +495,12 @@ fn cases() -> Vec<Case> {
             expect: err!(0x12, Error::NotEspElf { .. }),
         },
         Case {
+            name: "elf-unknown-class",
+            bytes: edit(eb, |b| b[4] = 0),
+            options: d(),
+            expect: err!(4, Error::Elf { offset: 4, .. }),
+        },
+        Case {
             name: "elf-cut-in-header",
             bytes: cut(eb, 40),
             options: d(),
@@ -894,9 +900,8 @@ fn seeds_are_valid_and_patchable() {
             report.summary_of_problems()
         );
         let expected = match seed.name {
-            "esp32c3-app" | "esp32c3-bootloader" | "esp8266-v1" | "esp8266-v1.bin.gz" => {
-                "app-image"
-            }
+            "esp32c3-app" | "esp32c3-bootloader" | "esp8266-v1" | "esp8266-v1.bin.gz"
+            | "app-across-4gib" => "app-image",
             "esp8266-v2" => "esp8266-v2",
             "arduino-core3" => "arduino-esp8266",
             "merged-esp32c3" => "merged",
@@ -961,6 +966,104 @@ fn patch_round_trip(fw: &Firmware<'_>) -> Option<thinger_patch::Result<Vec<u8>>>
     let space = &again.spaces()[0];
     assert_eq!(again.read(space, chunk.addr, 4).unwrap(), new);
     Some(Ok(out))
+}
+
+/// Address arithmetic at the top of the 32-bit address space and with huge lengths: a segment
+/// crossing 4 GiB is patchable below the boundary only, slot and placeholder scans do not
+/// overflow, `read` of `usize::MAX` bytes is refused, and a gzip cap of `usize::MAX` is no cap.
+#[test]
+fn address_and_size_arithmetic_never_overflows() {
+    let img = seeds::app_across_4gib();
+    let fw = Firmware::parse(&img.bytes).unwrap();
+    assert!(fw.verify().valid);
+    let space = &fw.spaces()[0];
+    let chunks = space.chunks();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!((chunks[0].addr, chunks[0].len), (0xFFFF_FF00, 0x100));
+    assert_eq!(fw.read(space, 0xFFFF_FF00, 0x100).unwrap().len(), 0x100);
+    assert!(fw.read(space, 0xFFFF_FFFF, 2).is_err());
+    assert!(matches!(
+        fw.read(space, 0xFFFF_FF00, usize::MAX),
+        Err(Error::Unmapped { .. })
+    ));
+    let found = thinger_patch::slot::scan::scan(&fw);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].addr, 0xFFFF_FFF8);
+    let occ = thinger_patch::placeholder::occurrences(&fw, b"Your SSID");
+    assert_eq!(occ.len(), 1);
+    assert_eq!(occ[0].addr, 0xFFFF_FF80);
+    exercise(&img.bytes);
+
+    let gz = seeds::gzip(&seeds::esp8266_v1().bytes);
+    let unlimited = ParseOptions {
+        max_decompressed: usize::MAX,
+        ..ParseOptions::default()
+    };
+    assert!(Firmware::parse_with(&gz, unlimited).unwrap().verify().valid);
+    let zero = ParseOptions {
+        max_decompressed: 0,
+        ..ParseOptions::default()
+    };
+    assert!(matches!(
+        Firmware::parse_with(&gz, zero),
+        Err(Error::DecompressedTooLarge { limit: 0 })
+    ));
+}
+
+/// Segments that overlap in address space (fuzzing found chunks and `read` disagreeing): the
+/// bytes a scan sees at an address are the bytes a patch at that address writes, and a value is
+/// never written over another segment's data.
+#[test]
+fn overlapping_segments_read_and_patch_the_same_bytes() {
+    let seg0 = seeds::filler(0x40, 2);
+    let mut seg1 = seeds::filler(0x40, 3);
+    // Under segment 0 (address 0x3FC88024) and past its end (0x3FC88050).
+    seg1[0x04..0x0D].copy_from_slice(b"Your SSID");
+    seg1[0x30..0x39].copy_from_slice(b"Your SSID");
+    let img = seeds::e9_image(
+        0x4038_0080,
+        [0x02, 0x20],
+        Some(seeds::Ext {
+            chip_id: 5,
+            hash_appended: true,
+        }),
+        &[
+            seeds::Seg {
+                addr: 0x3FC8_8000,
+                data: seg0.clone(),
+            },
+            seeds::Seg {
+                addr: 0x3FC8_8020,
+                data: seg1,
+            },
+        ],
+    );
+    let fw = Firmware::parse(&img.bytes).unwrap();
+    assert!(fw.verify().valid);
+    let space = &fw.spaces()[0];
+    for c in space.chunks() {
+        assert_eq!(
+            fw.read(space, c.addr, c.len).unwrap(),
+            fw.chunk_bytes(&c).as_ref()
+        );
+    }
+    let occ = thinger_patch::placeholder::occurrences(&fw, b"Your SSID");
+    assert_eq!(occ.len(), 1, "{occ:x?}");
+    assert_eq!(occ[0].addr, 0x3FC8_8050);
+    assert_eq!(occ[0].offset, img.seg_data(1) + 0x30);
+    let request = Request {
+        values: vec![Assignment::new("seed_text", "Hello", Origin::CommandLine)],
+        placeholders: vec![Placeholder {
+            key: "seed_text".into(),
+            literal: "Your SSID".into(),
+        }],
+        ..Request::default()
+    };
+    let out = personalize(&img.bytes, &request).unwrap().bytes;
+    let s0 = img.seg_data(0);
+    assert_eq!(&out[s0..s0 + 0x40], &seg0[..], "segment 0 was written");
+    let at = img.seg_data(1) + 0x30;
+    assert_eq!(&out[at..at + 9], b"Hello\0\0\0\0");
 }
 
 // =============================================================================================

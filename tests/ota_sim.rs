@@ -522,6 +522,30 @@ fn dry_run_shows_the_payload_and_sends_nothing() {
     assert_eq!(doc["result"], "dry-run");
     assert_eq!(doc["payload"]["offset"], 0x10000);
     assert_eq!(doc["payload"]["size"], prebuilt("esp32c3-demo.bin").len());
+    // One device, one profile.
+    let out = ota(
+        &s,
+        "merged.bin",
+        &dev,
+        &["--profile", "kitchen", "--dry-run"],
+    );
+    assert_code(&out, 2, "two profiles");
+    // A file system does not say which core the device runs.
+    let port = dev.port().to_string();
+    let out = tp(
+        &s.dir,
+        &[
+            "ota",
+            "app.bin",
+            "--fs",
+            "--host",
+            "127.0.0.1",
+            "--ota-port",
+            &port,
+        ],
+        Duration::from_secs(30),
+    );
+    assert_code(&out, 2, "--fs without --core");
     std::thread::sleep(Duration::from_millis(100));
     assert!(dev.record().datagrams.is_empty());
 }
@@ -1024,4 +1048,155 @@ fn http_nothing_listening() {
         "{}",
         stderr(&out)
     );
+}
+
+// =============================================================================================
+// Cross-check against the real espota.py (manual: never part of CI, espota.py is not in the
+// repository)
+// =============================================================================================
+
+/// Runs the Arduino cores' own `espota.py` against the simulator, to show the simulator
+/// accepts what the reference client sends (and refuses a wrong password). Manual:
+///
+/// ```text
+/// ESPOTA_ESP32_PY=/path/to/arduino-esp32/tools/espota.py \
+/// ESPOTA_ESP8266_PY=/path/to/esp8266-Arduino/tools/espota.py \
+///     cargo test --test ota_sim -- --ignored espota_cross_check --nocapture
+/// ```
+///
+/// Each variable is optional; without either the test only prints that it was skipped.
+/// espota.py listens with `-I 127.0.0.1`, so everything stays on loopback.
+#[test]
+#[ignore = "manual: needs espota.py from the Arduino cores (ESPOTA_ESP32_PY, ESPOTA_ESP8266_PY)"]
+fn espota_cross_check() {
+    let s = setup();
+    let app = patched(&s, "app.bin");
+    common::write_file(&s.dir, "app-kitchen.bin", &app);
+    let arduino = patched(&s, "esp8266.bin");
+    common::write_file(&s.dir, "esp8266-kitchen.bin", &arduino);
+    let espota = |script: &str, dev: &Device, file: &str, password: &str| -> Output {
+        let port = dev.port().to_string();
+        let mut args = vec![
+            script,
+            "-i",
+            "127.0.0.1",
+            "-I",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-f",
+            file,
+        ];
+        // The ESP32 espota.py waits `-t` seconds per invitation (10 tries); the ESP8266 one
+        // has no such option (10 s, one try).
+        if script.contains("32") {
+            args.extend(["-t", "2"]);
+        }
+        if !password.is_empty() {
+            args.extend(["-a", password]);
+        }
+        Command::new("python3")
+            .args(&args)
+            .current_dir(&s.dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("python3")
+    };
+    let mut ran = false;
+    if let Some(script) = std::env::var_os("ESPOTA_ESP32_PY") {
+        ran = true;
+        let script = script.to_string_lossy().into_owned();
+        let cases: [(&str, Flavor, Password, &str, bool); 5] = [
+            (
+                "3.3.1+ no password",
+                Flavor::Esp32,
+                Password::None,
+                "",
+                true,
+            ),
+            (
+                "3.3.1+ PBKDF2, SHA-256 hash",
+                Flavor::Esp32,
+                plain(OTA_PASSWORD),
+                OTA_PASSWORD,
+                true,
+            ),
+            (
+                "3.3.1+ PBKDF2, MD5-hash fallback",
+                Flavor::Esp32,
+                Password::Hash(md5_hex(OTA_PASSWORD.as_bytes())),
+                OTA_PASSWORD,
+                true,
+            ),
+            (
+                "pre-3.3.1 MD5",
+                Flavor::Esp32Legacy,
+                plain(OTA_PASSWORD),
+                OTA_PASSWORD,
+                true,
+            ),
+            (
+                "3.3.1+ wrong password",
+                Flavor::Esp32,
+                plain(OTA_PASSWORD),
+                "wrong",
+                false,
+            ),
+        ];
+        for (name, flavor, pw, given, ok) in cases {
+            let dev = device(flavor, pw);
+            let out = espota(&script, &dev, "app-kitchen.bin", given);
+            let r = dev.wait_result(Duration::from_secs(if ok { 10 } else { 1 }));
+            eprintln!(
+                "espota (ESP32) {name}: exit {:?}, device {:?}, {} bytes",
+                out.status.code(),
+                r.result,
+                r.flashed.len()
+            );
+            assert_eq!(
+                out.status.success(),
+                ok,
+                "{name}\n{}",
+                common::describe_output(&out)
+            );
+            if ok {
+                assert_eq!(r.result, Some(Ok(())), "{name}");
+                assert!(r.flashed == app, "{name}");
+            } else {
+                assert!(r.auth_failures >= 1 && r.flashed.is_empty(), "{name}");
+            }
+        }
+    }
+    if let Some(script) = std::env::var_os("ESPOTA_ESP8266_PY") {
+        ran = true;
+        let script = script.to_string_lossy().into_owned();
+        for (name, pw, given, ok) in [
+            ("no password", Password::None, "", true),
+            ("MD5 challenge", plain(OTA_PASSWORD), OTA_PASSWORD, true),
+            ("wrong password", plain(OTA_PASSWORD), "wrong", false),
+        ] {
+            let dev = device(Flavor::Esp8266, pw);
+            let out = espota(&script, &dev, "esp8266-kitchen.bin", given);
+            let r = dev.wait_result(Duration::from_secs(if ok { 10 } else { 1 }));
+            eprintln!(
+                "espota (ESP8266) {name}: exit {:?}, device {:?}, {} bytes",
+                out.status.code(),
+                r.result,
+                r.flashed.len()
+            );
+            assert_eq!(
+                out.status.success(),
+                ok,
+                "{name}\n{}",
+                common::describe_output(&out)
+            );
+            if ok {
+                assert_eq!(r.result, Some(Ok(())), "{name}");
+                assert!(r.flashed == arduino, "{name}");
+            }
+        }
+    }
+    if !ran {
+        eprintln!("skipping: set ESPOTA_ESP32_PY and/or ESPOTA_ESP8266_PY to run the cross-check");
+    }
 }

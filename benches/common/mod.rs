@@ -305,6 +305,38 @@ pub fn bench_dir() -> tempfile::TempDir {
     dir
 }
 
+/// Makes glibc's allocator keep freed memory (no trimming, no `mmap` for blocks up to 32 MiB),
+/// so each iteration reuses the pages of the previous one. Otherwise whether an iteration
+/// page-faults its buffers in again depends on glibc's trimming heuristics and on what ran
+/// before (a 4 MiB input plus a 4 MiB patched copy crosses the default trim threshold, one
+/// 4 MiB buffer does not), which is noise, not the cost of the work. A fresh process always
+/// pays the faults: `benches/patch_command.rs` measures that. `THINGER_PATCH_BENCH_MALLOC=default`
+/// leaves the allocator as it is.
+pub fn pin_allocator() {
+    if std::env::var_os("THINGER_PATCH_BENCH_MALLOC").is_some_and(|v| v == "default") {
+        eprintln!("allocator: glibc defaults (THINGER_PATCH_BENCH_MALLOC=default)");
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::ffi::c_int;
+        unsafe extern "C" {
+            fn mallopt(param: c_int, value: c_int) -> c_int;
+        }
+        const M_TRIM_THRESHOLD: c_int = -1;
+        const M_MMAP_THRESHOLD: c_int = -3;
+        // SAFETY: mallopt only sets tuning parameters of glibc's malloc; both values are in
+        // their documented ranges (the mmap threshold's maximum is 32 MiB on 64-bit).
+        let ok = unsafe {
+            mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, c_int::MAX) == 1
+        };
+        eprintln!(
+            "allocator: glibc, freed memory kept in the process ({})",
+            if ok { "mallopt ok" } else { "mallopt FAILED" }
+        );
+    }
+}
+
 /// Whether this run measures (`cargo bench`), as opposed to `cargo test --benches` or
 /// `-- --test` / `--list` / `--profile-time`, and the filter given, if any.
 pub fn measuring() -> (bool, Option<String>) {

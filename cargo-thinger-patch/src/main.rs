@@ -47,7 +47,7 @@ struct Cli {
     #[command(flatten, next_help_heading = "Image")]
     image: ImageArgs,
     /// Print a JSON manifest (secret values masked) instead of the human report
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     json: bool,
 }
 
@@ -123,7 +123,7 @@ fn parse_offset(s: &str) -> Result<u32, String> {
         None => s.parse(),
     }
     .map_err(|_| format!("{s:?} is not a number (write 0x8000 or 32768)"))?;
-    if v % 0x1000 != 0 {
+    if !v.is_multiple_of(0x1000) {
         return Err(format!("{v:#x} is not aligned to 0x1000 (4 KiB)"));
     }
     Ok(v)

@@ -127,6 +127,8 @@ fn cargo_thinger_patch(args: &[&str], cargo: Option<&Path>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-thinger-patch"));
     cmd.arg("thinger-patch")
         .args(args)
+        // Extra cargo arguments go after `--`; the committed lock file must do, as in CI.
+        .args(["--", "--locked"])
         .current_dir(example())
         .env("CARGO_TARGET_DIR", target_dir())
         .env("REAL_CARGO", real_cargo())
@@ -413,6 +415,61 @@ fn merged_image_verifies() {
     assert_eq!(&bytes[0x8000..0x8002], &[0xAA, 0x50]);
     assert_eq!(bytes[0x10000], 0xE9);
     assert_eq!(value_of(&bytes, "wifi_ssid"), "KitchenWiFi");
+}
+
+#[test]
+fn build_table_settings_reach_the_image() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !toolchain_ready() {
+        return;
+    }
+    // The example's profiles plus a [build] table, in a folder of its own.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = fs::read_to_string(example().join("thinger-patch.toml")).unwrap();
+    config.push_str(
+        "\n[build]\nchip = \"esp32c3\"\nflash_size = \"8MB\"\nflash_freq = \"80m\"\n\
+         partition_table = \"parts.csv\"\nmerged = true\n",
+    );
+    let config_path = tmp.path().join("thinger-patch.toml");
+    fs::write(&config_path, config).unwrap();
+    fs::write(
+        tmp.path().join("parts.csv"),
+        "# Name, Type, SubType, Offset, Size, Flags\n\
+         nvs,      data, nvs,     0x9000,  0x6000,\n\
+         phy_init, data, phy,     0xf000,  0x1000,\n\
+         factory,  app,  factory, 0x20000, 0x200000,\n",
+    )
+    .unwrap();
+    let out = cargo_thinger_patch(
+        &[
+            "--release",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--profile",
+            "garage",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let bytes = fs::read(out_dir().join(format!("{BIN}.garage.bin"))).unwrap();
+    let report = thinger_patch::Firmware::parse(&bytes).unwrap().verify();
+    assert!(report.valid && report.format == "merged", "{report:?}");
+    // The app sits where the partition table puts it, and its header says 8 MB at 80 MHz
+    // (ESP32-C3 encodings: size 3 in the high nibble, frequency 0xF in the low one).
+    assert_eq!(bytes[0x20000], 0xE9);
+    assert_eq!(bytes[0x20000 + 3], 0x3F);
+    assert_eq!(bytes[3], 0x3F, "the bootloader's header too");
+    assert_eq!(value_of(&bytes[0x20000..], "wifi_ssid"), "GarageWiFi");
+
+    // A typo in [build] is an error naming the file and the key.
+    fs::write(&config_path, "[build]\nflash-size = \"8MB\"\n").unwrap();
+    let out = cargo_thinger_patch(
+        &["--release", "--config", config_path.to_str().unwrap()],
+        Some(Path::new("/nonexistent/cargo-must-not-run")),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean flash_size"), "{err}");
 }
 
 #[test]

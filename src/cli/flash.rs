@@ -80,7 +80,7 @@ fn parse_offset(s: &str) -> Result<u32, String> {
         None => s.parse(),
     }
     .map_err(|_| format!("{s}: expected a number like 0x8000"))?;
-    if v % delivery::SECTOR != 0 {
+    if !v.is_multiple_of(delivery::SECTOR) {
         return Err(format!("{s}: must be a multiple of 0x1000"));
     }
     Ok(v)
@@ -137,21 +137,33 @@ pub fn run(args: &FlashArgs) -> CliResult {
     let route = delivery::route(&fw)
         .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", args.file.display())))?;
     // Plans that need no device table are checked before any port is touched.
-    if !route.needs_table() {
-        delivery::plan(&fw, None)
+    let early = !route.needs_table();
+    if early {
+        let plan = delivery::plan(&fw, None)
             .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", args.file.display())))?;
+        warnings.extend(plan.warnings);
     }
     print_warnings(&warnings);
 
+    // A missing esptool is reported before any port is chosen or asked for.
+    let esptool = match route {
+        Route::Esp8266 => Some(esptool::find()?),
+        Route::Esp32 { .. } => None,
+    };
     let port = pick_port(args)?;
     let started = Instant::now();
     let delivered = match route {
         Route::Esp32 { chip, .. } => flash_esp32(args, &fw, chip, &port)?,
-        Route::Esp8266 => flash_esp8266(args, &fw, &port)?,
+        Route::Esp8266 => flash_esp8266(
+            args,
+            &fw,
+            &port,
+            esptool.expect("found above for the ESP8266 route"),
+        )?,
     };
     let seconds = started.elapsed().as_secs_f64();
-    for w in &delivered.plan.warnings {
-        eprintln!("warning: {w}");
+    if !early {
+        print_warnings(&delivered.plan.warnings);
     }
     let data = fw.data();
     let sha256 = checksum::hex(&checksum::sha256(data));
@@ -176,11 +188,15 @@ pub fn run(args: &FlashArgs) -> CliResult {
         tool: delivered.tool.clone(),
         record: args.record.as_ref().map(|p| p.display().to_string()),
         slots: &done.slots,
-        warnings: warnings
-            .iter()
-            .chain(&delivered.plan.warnings)
-            .cloned()
-            .collect(),
+        warnings: if early {
+            warnings.clone()
+        } else {
+            warnings
+                .iter()
+                .chain(&delivered.plan.warnings)
+                .cloned()
+                .collect()
+        },
     };
     if let Some(path) = &args.record {
         record::append(path, &record_line(&summary, &done, &delivered.plan))?;
@@ -233,10 +249,9 @@ fn regions(plan: &Plan) -> Vec<String> {
 fn print_human(s: &Summary<'_>) {
     let set = s.slots.iter().filter(|o| o.origin.is_some()).count();
     println!(
-        "flashed {} ({}, {}, {} of {} slot(s) set) to {} on {}",
+        "flashed {} ({}, {} of {} slot(s) set) to the {} on {}",
         s.file,
         s.format,
-        s.chip,
         set,
         s.slots.len(),
         s.chip,
@@ -257,10 +272,10 @@ fn print_human(s: &Summary<'_>) {
     }
     println!("  SHA-256  {}", s.sha256);
     println!(
-        "  {} bytes in {:.1} s ({}), {}",
+        "  {} bytes at {}, {:.1} s in all, {}",
         s.bytes,
-        s.seconds,
         s.rate,
+        s.seconds,
         if s.verified {
             "verified (MD5)"
         } else {
@@ -439,7 +454,7 @@ fn flash_esp32(
         .iter()
         .map(|w| {
             let bytes = &data[w.start..w.start + w.len];
-            let seg = if bytes.len() % 4 == 0 {
+            let seg = if bytes.len().is_multiple_of(4) {
                 Cow::Borrowed(bytes)
             } else {
                 // The loader writes whole words; pad like espflash's write_bin_to_flash.
@@ -476,7 +491,15 @@ fn flash_esp32(
                 exit::DEVICE,
                 format!("{port}: the flash content does not match what was sent (MD5 check failed); run again, and if it persists the flash chip may be failing"),
             ),
-            e => device_error(port, "writing the flash failed", &e),
+            e => {
+                let mut err = device_error(port, "writing the flash failed", &e);
+                if err.message.contains("checksum") || err.message.contains("CRC") {
+                    err.message.push_str(
+                        " (a block arrived damaged: a noisy cable or too high a --baud; run again, or lower --baud)",
+                    );
+                }
+                err
+            }
         })?;
     let transfer = t.elapsed();
     drop(progress);
@@ -602,10 +625,14 @@ fn read_flash(
 // ESP8266: esptool
 // ---------------------------------------------------------------------------
 
-fn flash_esp8266(args: &FlashArgs, fw: &Firmware<'_>, port: &str) -> CliResult<Delivered> {
+fn flash_esp8266(
+    args: &FlashArgs,
+    fw: &Firmware<'_>,
+    port: &str,
+    tool: esptool::Esptool,
+) -> CliResult<Delivered> {
     let plan = delivery::plan(fw, None)
         .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", args.file.display())))?;
-    let tool = esptool::find()?;
     eprintln!("using {}", tool.describe());
     let data = fw.data();
     let w = &plan.writes[0];

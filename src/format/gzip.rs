@@ -15,7 +15,9 @@ pub fn is_gzip(data: &[u8]) -> bool {
 /// Decompresses `data`, failing past `limit` bytes (a gzip bomb stops there).
 pub fn decompress(data: &[u8], limit: usize) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut decoder = flate2::read::GzDecoder::new(data).take(limit as u64 + 1);
+    // Saturating: `ParseOptions { max_decompressed: usize::MAX }` means "no cap"
+    // and must not overflow (a panic in debug builds).
+    let mut decoder = flate2::read::GzDecoder::new(data).take((limit as u64).saturating_add(1));
     decoder.read_to_end(&mut out).map_err(|e| Error::Gzip {
         reason: format!("{e}; the download may be incomplete"),
     })?;

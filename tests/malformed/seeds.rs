@@ -235,6 +235,29 @@ fn esp8266_ram_segments() -> Vec<Seg> {
     ]
 }
 
+/// An ESP32-C3 app whose one segment crosses the top of the 32-bit address space (loaded at
+/// 0xFFFFFF00, 0x200 bytes): the placeholder text below the boundary, a slot magic ending
+/// exactly at it and the placeholder text again above it. Address arithmetic must neither
+/// overflow nor wrap.
+pub fn app_across_4gib() -> Image {
+    let mut data = filler(0x200, 12);
+    data[0x80..0x89].copy_from_slice(b"Your SSID");
+    data[0xF8..0x100].copy_from_slice(b"TPSLOT\xA5\x5A");
+    data[0x180..0x189].copy_from_slice(b"Your SSID");
+    e9_image(
+        0x4038_0080,
+        [0x02, 0x20],
+        Some(Ext {
+            chip_id: 5,
+            hash_appended: true,
+        }),
+        &[Seg {
+            addr: 0xFFFF_FF00,
+            data,
+        }],
+    )
+}
+
 // =============================================================================================
 // ESP8266 v2 (0xEA) and Arduino eboot + app
 // =============================================================================================
@@ -714,6 +737,11 @@ pub fn all() -> Vec<Seed> {
             name: "riscv-elf",
             hot: whole(&elf.bytes),
             bytes: elf.bytes,
+        },
+        Seed {
+            name: "app-across-4gib",
+            bytes: app_across_4gib().bytes,
+            hot: vec![0..0x40],
         },
         Seed {
             name: "esp8266-v1.bin.gz",

@@ -208,8 +208,10 @@ pub struct Loader {
     pub baud: u32,
     /// Every command received, by name, in order.
     pub log: Vec<String>,
-    /// Every command refused, with the reason.
+    /// Every command refused, with the reason (protocol errors, bad data).
     pub rejected: Vec<String>,
+    /// Commands this loader does not implement that were asked for anyway.
+    pub unsupported: Vec<String>,
     /// `(offset, len)` of every flash write (after inflation).
     pub writes: Vec<(u32, u32)>,
     /// `(offset, len)` of every erase.
@@ -272,6 +274,7 @@ impl Loader {
             baud: 115_200,
             log: Vec::new(),
             rejected: Vec::new(),
+            unsupported: Vec::new(),
             writes: Vec::new(),
             erases: Vec::new(),
             md5_checks: Vec::new(),
@@ -369,13 +372,16 @@ impl Loader {
         out
     }
 
+    /// A command this loader does not have (clients probe, e.g. GET_SECURITY_INFO on
+    /// an ESP8266): refused like any failure, but logged apart from protocol errors.
     fn unsupported(&mut self, op: u8) -> Option<Vec<u8>> {
-        Some(self.fail(
-            op,
-            rom_err::INVALID_MESSAGE,
-            stub_err::INVALID_COMMAND,
-            format!("not supported by the {:?} {:?}", self.chip, self.mode),
-        ))
+        self.unsupported.push(op::name(op));
+        let e = if self.mode == Mode::Stub {
+            stub_err::INVALID_COMMAND
+        } else {
+            rom_err::INVALID_MESSAGE
+        };
+        Some(self.reply(op, 0, &[], 1, e))
     }
 
     fn dispatch(&mut self, op: u8, chk: u32, d: &[u8], out: &mut Output) -> Option<Vec<u8>> {
@@ -416,7 +422,7 @@ impl Loader {
                 Some(self.ok(op, v, &[]))
             }
             op::WRITE_REG => {
-                if d.is_empty() || d.len() % 16 != 0 {
+                if d.is_empty() || !d.len().is_multiple_of(16) {
                     return Some(self.fail(
                         op,
                         rom_err::INVALID_MESSAGE,
@@ -604,7 +610,7 @@ impl Loader {
                         "encrypted writes are not simulated".into(),
                     ));
                 }
-                if size > 0 && (u64::from(offset) % SECTOR != 0) {
+                if size > 0 && !u64::from(offset).is_multiple_of(SECTOR) {
                     return Some(self.fail(
                         op,
                         rom_err::FAILED_TO_ACT,
@@ -853,7 +859,9 @@ impl Loader {
                     ));
                 }
                 let (addr, size) = (u64::from(u32_at(d, 0)), u64::from(u32_at(d, 4)));
-                if addr % SECTOR != 0 || size % SECTOR != 0 || addr + size > self.flash.len() as u64
+                if !addr.is_multiple_of(SECTOR)
+                    || !size.is_multiple_of(SECTOR)
+                    || addr + size > self.flash.len() as u64
                 {
                     return Some(self.fail(
                         op,

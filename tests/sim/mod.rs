@@ -24,7 +24,7 @@
 
 #![allow(dead_code)]
 
-mod loader;
+pub mod loader;
 
 pub use loader::{Chip, Loader};
 

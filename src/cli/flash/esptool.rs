@@ -397,8 +397,10 @@ pub fn parse_line(line: &str, o: &mut Outcome) -> Option<f32> {
         let pct = l.find('%').and_then(|end| {
             let head = &l[..end];
             let start = head
-                .rfind(|c: char| !(c.is_ascii_digit() || c == '.' || c == ' '))
-                .map_or(0, |i| i + 1);
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| !(c.is_ascii_digit() || c == '.' || c == ' '))
+                .map_or(0, |(i, c)| i + c.len_utf8());
             head[start..].trim().parse::<f32>().ok()
         });
         return pct;
@@ -504,6 +506,13 @@ mod tests {
         assert_eq!(
             parse_line("Writing at 0x00001000... (45 %)", &mut o),
             Some(45.0)
+        );
+        assert_eq!(
+            parse_line(
+                "Writing at 0x00001c00 ╸                    1.7% 7.00kB/404.78kB [0s]",
+                &mut o
+            ),
+            Some(1.7)
         );
         parse_line(
             "A fatal error occurred: This chip is ESP32-C3, not ESP8266. Wrong chip argument?",
