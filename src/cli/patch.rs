@@ -141,7 +141,7 @@ fn print_human(s: &RunSummary, dry_run: bool) {
     let verb = match (dry_run, &s.output) {
         (false, _) => "wrote",
         (true, Some(_)) => "would write",
-        (true, None) => "checked (dry run, no output named)",
+        (true, None) => "would write no file, no output named:",
     };
     let set = s.slots.iter().filter(|o| o.origin.is_some()).count();
     outln!(

@@ -300,7 +300,7 @@ fn accept(listener: &TcpListener, u: &Upload, offered: SocketAddr) -> Result<Tcp
                 if Instant::now() >= deadline {
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(1));
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => {
