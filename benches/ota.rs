@@ -15,7 +15,7 @@
 //! the 1 MiB app (six slots), MD5, invitation, the device connecting back, transfer, the
 //! device's MD5 check and `OK`. The binary is the one cargo builds for this bench, or
 //! `$THINGER_PATCH_BIN`. After criterion's report the bench times each function again
-//! (median of 7 runs) and prints the ratios. Everything stays on 127.0.0.1.
+//! (medians of 15 interleaved runs) and prints the ratios. Everything stays on 127.0.0.1.
 
 #[path = "../tests/ota_sim/arduino.rs"]
 mod arduino;
@@ -142,16 +142,24 @@ fn raw_send(port: u16, data: &[u8], lockstep: bool) {
     }
 }
 
-fn median_of(runs: usize, mut f: impl FnMut()) -> Duration {
-    let mut t: Vec<Duration> = (0..runs)
-        .map(|_| {
+/// Medians of `runs` alternating runs of each function (alternating keeps a changing load
+/// on the machine from favouring one of them).
+fn interleaved_medians(runs: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
+    let mut times = vec![Vec::with_capacity(runs); fs.len()];
+    for _ in 0..runs {
+        for (f, t) in fs.iter_mut().zip(times.iter_mut()) {
             let s = Instant::now();
             f();
-            s.elapsed()
+            t.push(s.elapsed());
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2]
         })
-        .collect();
-    t.sort();
-    t[t.len() / 2]
+        .collect()
 }
 
 fn main() {
@@ -275,27 +283,38 @@ fn main() {
     });
     g.finish();
 
-    // Ratios from our own medians (criterion's own estimates are in its report above).
+    // Ratios from our own medians of interleaved runs (criterion's estimates are above).
     if std::env::args().any(|a| a == "--bench") {
-        let tool = median_of(7, || run(&mut ota()));
-        let floor = median_of(7, || raw_send(raw, &patched, false));
-        let steps = median_of(7, || raw_send(lockstep, &patched, true));
-        println!("\n{GROUP}: medians of 7 runs");
-        println!("  thinger_patch_ota        {tool:>10.2?}");
-        if let Some(script) = &espota {
-            let e = median_of(7, || run(&mut espota_cmd(script)));
+        const RUNS: usize = 15;
+        let mut tool = || run(&mut ota());
+        let mut floor = || raw_send(raw, &patched, false);
+        let mut steps = || raw_send(lockstep, &patched, true);
+        let mut fs: Vec<&mut dyn FnMut()> = vec![&mut tool, &mut floor, &mut steps];
+        let mut reference = espota
+            .as_ref()
+            .map(|script| move || run(&mut espota_cmd(script)));
+        if let Some(r) = reference.as_mut() {
+            fs.push(r);
+        }
+        let m = interleaved_medians(RUNS, &mut fs);
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        println!("\n{GROUP}: medians of {RUNS} interleaved runs");
+        println!("  thinger_patch_ota        {:>10.2?}", m[0]);
+        if let Some(e) = m.get(3) {
             println!(
                 "  espota_py                {e:>10.2?}   thinger_patch_ota / espota_py = {:.2}",
-                tool.as_secs_f64() / e.as_secs_f64()
+                ratio(m[0], *e)
             );
         }
         println!(
-            "  raw_tcp_1MiB             {floor:>10.2?}   thinger_patch_ota / raw_tcp_1MiB = {:.1}",
-            tool.as_secs_f64() / floor.as_secs_f64()
+            "  raw_tcp_1MiB             {:>10.2?}   thinger_patch_ota / raw_tcp_1MiB = {:.1}",
+            m[1],
+            ratio(m[0], m[1])
         );
         println!(
-            "  raw_tcp_lockstep_1KiB    {steps:>10.2?}   thinger_patch_ota / raw_tcp_lockstep_1KiB = {:.2}",
-            tool.as_secs_f64() / steps.as_secs_f64()
+            "  raw_tcp_lockstep_1KiB    {:>10.2?}   thinger_patch_ota / raw_tcp_lockstep_1KiB = {:.2}",
+            m[2],
+            ratio(m[0], m[2])
         );
     }
     c.final_summary();

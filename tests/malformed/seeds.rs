@@ -463,7 +463,7 @@ pub fn elf32(machine: u16, sections: &[ElfSec]) -> Elf {
     let mut headers: Vec<[u32; 10]> = vec![[0; 10]];
     let mut data_offsets = vec![0];
     for s in sections {
-        while b.len() % 4 != 0 {
+        while !b.len().is_multiple_of(4) {
             b.push(0);
         }
         let name = names.len() as u32;
@@ -502,7 +502,7 @@ pub fn elf32(machine: u16, sections: &[ElfSec]) -> Elf {
         0,
     ]);
     b.extend_from_slice(&names);
-    while b.len() % 4 != 0 {
+    while !b.len().is_multiple_of(4) {
         b.push(0);
     }
     let shoff = b.len();
@@ -694,7 +694,9 @@ pub fn all() -> Vec<Seed> {
     let ard = arduino_core3();
     let merged = merged_esp32c3();
     let elf = riscv_elf();
-    let whole = |b: &[u8]| vec![0..b.len()];
+    // One range (a `Vec` so that some seeds can list several).
+    let one = |r: Range<usize>| -> Vec<Range<usize>> { std::iter::once(r).collect() };
+    let whole = |b: &[u8]| one(0..b.len());
     let merged_hot = vec![
         0..merged.bootloader.bytes.len(),
         TABLE..TABLE + 0xA0,
@@ -711,7 +713,7 @@ pub fn all() -> Vec<Seed> {
         Seed {
             name: "esp32c3-bootloader",
             bytes: esp32c3_bootloader().bytes,
-            hot: vec![0..0x100],
+            hot: one(0..0x100),
         },
         Seed {
             name: "esp8266-v1",
@@ -741,7 +743,7 @@ pub fn all() -> Vec<Seed> {
         Seed {
             name: "app-across-4gib",
             bytes: app_across_4gib().bytes,
-            hot: vec![0..0x40],
+            hot: one(0..0x40),
         },
         Seed {
             name: "esp8266-v1.bin.gz",
