@@ -92,7 +92,7 @@ pub enum Error {
     )]
     DecompressedTooLarge { limit: usize },
 
-    #[error("corrupt gzip stream (offset 0x0): {reason}")]
+    #[error("cannot decompress the gzip stream (offset 0x0): {reason}")]
     Gzip { reason: String },
 
     #[error(

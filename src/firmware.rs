@@ -528,12 +528,25 @@ impl<'a> Firmware<'a> {
                     ));
                 }
                 if let Some(t) = &m.table {
-                    let valid = t.md5.as_ref().is_none_or(|m| m.valid);
+                    let problems: Vec<Problem> = t
+                        .md5
+                        .iter()
+                        .filter(|m| !m.valid)
+                        .map(|m| Problem {
+                            code: "table_md5",
+                            offset: Some(m.offset),
+                            message: format!(
+                                "partition table at {:#x}: its MD5 entry at {:#x} holds {}, the entries hash to {}",
+                                t.offset, m.offset, m.stored, m.computed
+                            ),
+                        })
+                        .collect();
                     table = Some(TableReport {
                         offset: t.offset,
                         partitions: t.partitions.clone(),
                         md5: t.md5.clone(),
-                        valid,
+                        valid: problems.is_empty(),
+                        problems,
                     });
                 } else {
                     notes.push("no partition table in this file".into());
@@ -605,7 +618,10 @@ impl<'a> Firmware<'a> {
             problems.push(Problem {
                 code: "hash_appended",
                 offset: Some(img.offset + 23),
-                message: format!("hash_appended is {h}, must be 0 or 1"),
+                message: format!(
+                    "hash_appended at {:#x} is {h}, must be 0 or 1",
+                    img.offset + 23
+                ),
             });
         }
         if img.header == HeaderKind::Extended && !img.is_esp8266_v3() {

@@ -94,6 +94,7 @@ pub struct TableReport {
     pub offset: usize,
     pub partitions: Vec<Partition>,
     pub md5: Option<TableMd5>,
+    pub problems: Vec<Problem>,
     pub valid: bool,
 }
 
@@ -108,9 +109,14 @@ pub struct Problem {
 }
 
 impl Report {
-    /// All problems of all images and the table, for one-line error messages.
+    /// All problems of all images and the table.
     pub fn problems(&self) -> Vec<&Problem> {
-        self.images.iter().flat_map(|i| i.problems.iter()).collect()
+        let table = self.partition_table.iter().flat_map(|t| t.problems.iter());
+        self.images
+            .iter()
+            .flat_map(|i| i.problems.iter())
+            .chain(table)
+            .collect()
     }
 
     pub fn summary_of_problems(&self) -> String {
@@ -123,10 +129,8 @@ impl Report {
                     .map(move |p| format!("{}: {}", i.role, p.message))
             })
             .collect();
-        if let Some(t) = &self.partition_table
-            && !t.valid
-        {
-            parts.push(format!("partition table at {:#x}: MD5 mismatch", t.offset));
+        if let Some(t) = &self.partition_table {
+            parts.extend(t.problems.iter().map(|p| p.message.clone()));
         }
         parts.join("; ")
     }
