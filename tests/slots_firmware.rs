@@ -372,31 +372,11 @@ fn convert(ex: &Example, esptool: &common::Esptool, elf: &Path, out: &Path) -> V
             )
             .unwrap_or_else(|e| panic!("{e}")),
         Convert::Espflash => {
-            let bytes = espflash_image(&fs::read(elf).unwrap());
+            let bytes = common::espflash_app_image(&fs::read(elf).unwrap(), "esp32c3");
             fs::write(out, bytes).unwrap();
         }
     }
     fs::read(out).unwrap()
-}
-
-/// The ESP32-C3 app image espflash writes to the app partition (what `espflash save-image`
-/// writes): default bootloader and partition table, DIO, 4 MB.
-fn espflash_image(elf: &[u8]) -> Vec<u8> {
-    use espflash::flasher::{FlashData, FlashMode, FlashSettings, FlashSize};
-    use espflash::image_format::idf::IdfBootloaderFormat;
-    use espflash::target::{Chip, XtalFrequency};
-    let flash = FlashData::new(
-        FlashSettings::new(Some(FlashMode::Dio), Some(FlashSize::_4Mb), None),
-        0,
-        None,
-        Chip::Esp32c3,
-        XtalFrequency::_40Mhz,
-    );
-    let image = IdfBootloaderFormat::new(elf, &flash, None, None, None, None)
-        .expect("espflash converts the ELF");
-    let segments: Vec<_> = image.ota_segments().collect();
-    assert_eq!(segments.len(), 1, "one app segment");
-    segments[0].data().to_vec()
 }
 
 /// Valid for esptool and for the independent checks (checksum, SHA-256, v2 CRC).

@@ -532,18 +532,8 @@ fn report(
             "  and {} (the personalised ELF, for crash decoding)",
             shown(&o.elf_path)
         );
-        for x in &o.done.slots {
-            let from = x
-                .origin
-                .as_ref()
-                .map_or("unchanged".to_string(), |v| v.to_string());
-            println!(
-                "  {:<20} {:>4}  {:<24} {}",
-                x.key,
-                x.capacity,
-                format!("{:?}", x.value),
-                from
-            );
+        for line in thinger_patch::cli::args::slot_lines(&o.done.slots) {
+            println!("{line}");
         }
     }
 }

@@ -173,6 +173,44 @@ impl PersonalizeArgs {
     }
 }
 
+/// Personalises `input` (read from `file`) for one profile: resolves the
+/// values, runs [`crate::personalize`], and names the file and profile in
+/// any refusal.
+pub fn personalize_for(
+    args: &PersonalizeArgs,
+    file: &Path,
+    input: &[u8],
+    config: Option<&LoadedConfig>,
+    profile: Option<&str>,
+) -> CliResult<Personalized> {
+    let request = args.request(config, profile)?;
+    crate::personalize(input, &request).map_err(|e| {
+        let what = profile.map_or(String::new(), |p| format!(" (profile {p})"));
+        CliError::new(exit::INVALID, format!("{}{what}: {e}", file.display()))
+    })
+}
+
+/// One line per slot: key, kind, capacity, value (masked for secrets), origin.
+pub fn slot_lines(slots: &[crate::personalize::SlotOutcome]) -> Vec<String> {
+    slots
+        .iter()
+        .map(|o| {
+            let from = o
+                .origin
+                .as_ref()
+                .map_or("unchanged".to_string(), |x| x.to_string());
+            format!(
+                "  {:<20} {:<11} {:>4}  {:<24} {}",
+                o.key,
+                o.kind,
+                o.capacity,
+                format!("{:?}", o.value),
+                from
+            )
+        })
+        .collect()
+}
+
 /// Warnings that need the result: secret literals in a config file git tracks.
 pub fn result_warnings(p: &Personalized) -> Vec<String> {
     let mut out = Vec::new();

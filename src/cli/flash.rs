@@ -8,14 +8,14 @@ mod port;
 mod progress;
 mod record;
 
-use super::args::{PersonalizeArgs, result_warnings};
+use super::args::{self, PersonalizeArgs, result_warnings};
 use super::exit::{self, CliError};
-use super::{CliResult, fsio, print_warnings};
+use super::{CliResult, fsio, outln, print_warnings};
 use crate::checksum;
 use crate::chip::Chip;
 use crate::delivery::{self, Plan, Route};
 use crate::format::partition_table::{self, PartitionTable};
-use crate::personalize::{Personalized, personalize};
+use crate::personalize::Personalized;
 use crate::{Firmware, ParseOptions};
 use clap::{Args, ValueEnum};
 use progress::Progress;
@@ -121,15 +121,13 @@ pub fn run(args: &FlashArgs) -> CliResult {
     let input = fsio::read(&args.file)?;
     let mut warnings = Vec::new();
     let config = args.personalize.load_config(&mut warnings)?;
-    let request = args
-        .personalize
-        .request(config.as_ref(), profile.as_deref())?;
-    let done = personalize(&input, &request).map_err(|e| {
-        let what = profile
-            .as_deref()
-            .map_or(String::new(), |p| format!(" (profile {p})"));
-        CliError::new(exit::INVALID, format!("{}{what}: {e}", args.file.display()))
-    })?;
+    let done = args::personalize_for(
+        &args.personalize,
+        &args.file,
+        &input,
+        config.as_ref(),
+        profile.as_deref(),
+    )?;
     warnings.extend(done.warnings.iter().cloned());
     warnings.extend(result_warnings(&done));
     let fw = Firmware::parse_with(&done.bytes, ParseOptions::default())
@@ -202,7 +200,7 @@ pub fn run(args: &FlashArgs) -> CliResult {
         record::append(path, &record_line(&summary, &done, &delivered.plan))?;
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("summary serialises")
         );
@@ -248,7 +246,7 @@ fn regions(plan: &Plan) -> Vec<String> {
 
 fn print_human(s: &Summary<'_>) {
     let set = s.slots.iter().filter(|o| o.origin.is_some()).count();
-    println!(
+    outln!(
         "flashed {} ({}, {} of {} slot(s) set) to the {} on {}",
         s.file,
         s.format,
@@ -257,21 +255,25 @@ fn print_human(s: &Summary<'_>) {
         s.chip,
         s.port
     );
-    println!("  MAC      {}", s.mac.as_deref().unwrap_or("(not read)"));
+    outln!("  MAC      {}", s.mac.as_deref().unwrap_or("(not read)"));
     for w in s.writes {
-        println!(
+        outln!(
             "  wrote    {:#08x}  {:>8} bytes  {}",
-            w.offset, w.len, w.what
+            w.offset,
+            w.len,
+            w.what
         );
     }
     for e in s.erases {
-        println!(
+        outln!(
             "  erased   {:#08x}  {:>8} bytes  {}",
-            e.offset, e.size, e.what
+            e.offset,
+            e.size,
+            e.what
         );
     }
-    println!("  SHA-256  {}", s.sha256);
-    println!(
+    outln!("  SHA-256  {}", s.sha256);
+    outln!(
         "  {} bytes at {}, {:.1} s in all, {}",
         s.bytes,
         s.rate,
@@ -283,7 +285,7 @@ fn print_human(s: &Summary<'_>) {
         }
     );
     if let Some(r) = &s.record {
-        println!("  recorded in {r}");
+        outln!("  recorded in {r}");
     }
 }
 

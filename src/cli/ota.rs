@@ -6,11 +6,11 @@
 mod arduino_ota;
 mod http;
 
-use super::args::{PersonalizeArgs, result_warnings};
+use super::args::{self, PersonalizeArgs, result_warnings};
 use super::exit::{self, CliError};
-use super::{CliResult, fsio, print_warnings};
+use super::{CliResult, fsio, outln, print_warnings};
 use crate::ota_protocol::{self as proto, Core, HttpServerKind, HttpUrl, Payload, Target};
-use crate::personalize::{Personalized, SlotOutcome, personalize};
+use crate::personalize::{Personalized, SlotOutcome};
 use crate::values::Value;
 use clap::{ArgGroup, Args, ValueEnum};
 use serde::Serialize;
@@ -251,11 +251,13 @@ pub fn run(args: &OtaArgs) -> CliResult {
         (input, None, payload)
     } else {
         let config = args.personalize.load_config(&mut warnings)?;
-        let request = args.personalize.request(config.as_ref(), profile)?;
-        let mut done = personalize(&input, &request).map_err(|e| {
-            let what = profile.map_or(String::new(), |p| format!(" (profile {p})"));
-            CliError::new(exit::INVALID, format!("{}{what}: {e}", args.file.display()))
-        })?;
+        let mut done = args::personalize_for(
+            &args.personalize,
+            &args.file,
+            &input,
+            config.as_ref(),
+            profile,
+        )?;
         warnings.extend(done.warnings.iter().cloned());
         warnings.extend(result_warnings(&done));
         let payload = proto::firmware_payload(&done.bytes)
@@ -457,7 +459,7 @@ fn read_password(args: &OtaArgs, host: &str) -> CliResult<Option<Value>> {
 
 fn report(s: &Summary, json: bool) {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(s).expect("summary serialises")
         );
@@ -503,7 +505,7 @@ fn report(s: &Summary, json: bool) {
         _ => "HTTP".into(),
     };
     let verb = if s.dry_run { "would send" } else { "sent" };
-    println!(
+    outln!(
         "{verb} {} of {} ({chip}{} bytes, md5 {}{slots}) to {} by {how}{}",
         s.payload.what,
         s.file,
@@ -519,18 +521,7 @@ fn report(s: &Summary, json: bool) {
             )
         }
     );
-    for o in s.slots {
-        let from = o
-            .origin
-            .as_ref()
-            .map_or("unchanged".to_string(), |x| x.to_string());
-        println!(
-            "  {:<20} {:<10} {:>4}  {:<24} {}",
-            o.key,
-            o.kind,
-            o.capacity,
-            format!("{:?}", o.value),
-            from
-        );
+    for line in args::slot_lines(s.slots) {
+        outln!("{line}");
     }
 }

@@ -1,11 +1,11 @@
 //! `thinger-patch patch`: personalise a file (ELF in, ELF out; image in,
 //! re-sealed and verified image out).
 
-use super::args::{PersonalizeArgs, result_warnings};
+use super::args::{PersonalizeArgs, personalize_for, result_warnings, slot_lines};
 use super::exit::{self, CliError};
 use super::outln;
 use super::{CliResult, fsio, print_warnings};
-use crate::personalize::{Personalized, personalize};
+use crate::personalize::Personalized;
 use clap::Args;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -68,15 +68,13 @@ pub fn run(args: &PatchArgs) -> CliResult {
     let mut results = Vec::new();
     // Everything is checked before anything is written.
     for (profile, out) in runs.iter().zip(outputs) {
-        let request = args
-            .personalize
-            .request(config.as_ref(), profile.as_deref())?;
-        let done = personalize(&input, &request).map_err(|e| {
-            let what = profile
-                .as_deref()
-                .map_or(String::new(), |p| format!(" (profile {p})"));
-            CliError::new(exit::INVALID, format!("{}{what}: {e}", args.file.display()))
-        })?;
+        let done = personalize_for(
+            &args.personalize,
+            &args.file,
+            &input,
+            config.as_ref(),
+            profile.as_deref(),
+        )?;
         results.push((profile.as_deref(), out, done));
     }
     // All outputs or none: stage every file, then rename them into place.
@@ -153,19 +151,8 @@ fn print_human(s: &RunSummary, dry_run: bool) {
         s.size,
         s.slots.len()
     );
-    for o in s.slots {
-        let from = o
-            .origin
-            .as_ref()
-            .map_or("unchanged".to_string(), |x| x.to_string());
-        outln!(
-            "  {:<20} {:<10} {:>4}  {:<24} {}",
-            o.key,
-            o.kind,
-            o.capacity,
-            format!("{:?}", o.value),
-            from
-        );
+    for line in slot_lines(s.slots) {
+        outln!("{line}");
     }
 }
 

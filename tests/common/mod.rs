@@ -941,3 +941,30 @@ pub fn arduino_app_checksum_convention(file: &[u8]) -> Option<ChecksumConvention
         .checksum_ok()
         .then_some(ChecksumConvention::TrailerZeroed)
 }
+
+/// espflash's library (the converter `espflash save-image` uses): the app image of `elf`.
+pub fn espflash_app_image(elf: &[u8], chip: &str) -> Vec<u8> {
+    use espflash::flasher::{FlashData, FlashSettings};
+    use espflash::image_format::idf::IdfBootloaderFormat;
+    use espflash::target::{Chip, XtalFrequency};
+    let chip = match chip {
+        "esp32" => Chip::Esp32,
+        "esp32c3" => Chip::Esp32c3,
+        "esp32c6" => Chip::Esp32c6,
+        "esp32h2" => Chip::Esp32h2,
+        "esp32s3" => Chip::Esp32s3,
+        other => panic!("no espflash chip for {other}"),
+    };
+    let xtal = if chip == Chip::Esp32h2 {
+        XtalFrequency::_32Mhz
+    } else {
+        XtalFrequency::_40Mhz
+    };
+    let flash = FlashData::new(FlashSettings::default(), 0, None, chip, xtal);
+    let image = IdfBootloaderFormat::new(elf, &flash, None, None, None, None)
+        .unwrap_or_else(|e| panic!("espflash cannot convert the {chip} ELF: {e:?}"));
+    let mut segments = image.ota_segments();
+    let app = segments.next().expect("one OTA segment");
+    assert!(segments.next().is_none());
+    app.data().to_vec()
+}
