@@ -68,6 +68,10 @@ section "cargo build --lib --target wasm32-unknown-unknown --no-default-features
 cargo build --lib --target wasm32-unknown-unknown --no-default-features --locked
 step_done
 
+section "cargo check --features keyring --locked (the optional keyring value source)"
+cargo check -p thinger-patch --features keyring --locked
+step_done
+
 # Hooks: executable scripts/ci.d/*.sh in byte order of their names (see scripts/ci.d/README.md).
 hooks=()
 if [[ -d "$REPO/scripts/ci.d" ]]; then
