@@ -32,26 +32,6 @@ use thinger_patch::slot::record::{FLAG_REQUIRED, FLAG_SECRET, SlotState, encode}
 const GROUP: &str = "ota-1MiB-loopback";
 const LEN: usize = 1 << 20;
 
-const CONFIG: &str = r#"
-[profiles.kitchen]
-wifi_ssid = "Kitchen-2.4GHz"
-wifi_password = { env = "BENCH_WIFI_PASSWORD" }
-thinger_host = "eu.thinger.example"
-thinger_user = "alice"
-thinger_device = "kitchen-esp32c3"
-thinger_credentials = { env = "BENCH_THINGER_CREDENTIALS" }
-"#;
-
-fn binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("THINGER_PATCH_BIN") {
-        return PathBuf::from(p);
-    }
-    match option_env!("CARGO_BIN_EXE_thinger-patch") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/thinger-patch"),
-    }
-}
-
 fn app_with_slots() -> Vec<u8> {
     let records: Vec<Vec<u8>> = [
         ("wifi_ssid", 32, FLAG_REQUIRED, ""),
@@ -166,7 +146,7 @@ fn main() {
     let mut c = Criterion::default()
         .output_directory(&common::criterion_dir())
         .configure_from_args();
-    let bin = binary();
+    let bin = common::binary();
     assert!(
         bin.is_file(),
         "{} is missing: build it with `cargo build --release` or set THINGER_PATCH_BIN",
@@ -176,7 +156,7 @@ fn main() {
     let dir = tmp.path().to_path_buf();
     std::fs::write(dir.join("app.bin"), app_with_slots()).unwrap();
     let cfg = dir.join("thinger-patch.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, common::CONFIG).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

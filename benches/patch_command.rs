@@ -32,7 +32,7 @@ mod common;
 use criterion::{Criterion, SamplingMode, Throughput};
 use std::fs;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 use thinger_patch::Firmware;
@@ -77,26 +77,6 @@ const SLOTS: &[(&str, u16, u16, &str, &str)] = &[
         CREDENTIALS,
     ),
 ];
-
-const CONFIG: &str = r#"# thinger-patch benchmark profile
-[profiles.kitchen]
-wifi_ssid = "Kitchen-2.4GHz"
-wifi_password = { env = "BENCH_WIFI_PASSWORD" }
-thinger_host = "eu.thinger.example"
-thinger_user = "alice"
-thinger_device = "kitchen-esp32c3"
-thinger_credentials = { env = "BENCH_THINGER_CREDENTIALS" }
-"#;
-
-fn binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("THINGER_PATCH_BIN") {
-        return PathBuf::from(p);
-    }
-    match option_env!("CARGO_BIN_EXE_thinger-patch") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/thinger-patch"),
-    }
-}
 
 fn merged_with_slots() -> Vec<u8> {
     let records: Vec<Vec<u8>> = SLOTS
@@ -199,7 +179,7 @@ fn main() {
     let mut c = Criterion::default()
         .output_directory(&common::criterion_dir())
         .configure_from_args();
-    let bin = binary();
+    let bin = common::binary();
     assert!(
         bin.is_file(),
         "{} is missing: build it with `cargo build --release` or set THINGER_PATCH_BIN",
@@ -210,7 +190,7 @@ fn main() {
     let input = merged_with_slots();
     fs::write(dir.join("merged.bin"), &input).expect("write merged.bin");
     let config = dir.join("thinger-patch.toml");
-    fs::write(&config, CONFIG).expect("write config");
+    fs::write(&config, common::CONFIG).expect("write config");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

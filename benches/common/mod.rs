@@ -570,3 +570,27 @@ pub fn print_ratios(since: SystemTime, groups: &[(String, Vec<&str>)], floor: &s
         }
     }
 }
+
+/// The credential profile both whole-process benches personalise with (secrets
+/// from `BENCH_WIFI_PASSWORD` and `BENCH_THINGER_CREDENTIALS`).
+pub const CONFIG: &str = r#"# thinger-patch benchmark profile
+[profiles.kitchen]
+wifi_ssid = "Kitchen-2.4GHz"
+wifi_password = { env = "BENCH_WIFI_PASSWORD" }
+thinger_host = "eu.thinger.example"
+thinger_user = "alice"
+thinger_device = "kitchen-esp32c3"
+thinger_credentials = { env = "BENCH_THINGER_CREDENTIALS" }
+"#;
+
+/// The `thinger-patch` binary the whole-process benches run: `THINGER_PATCH_BIN`,
+/// else the one cargo built for the bench, else `target/release/thinger-patch`.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("THINGER_PATCH_BIN") {
+        return PathBuf::from(p);
+    }
+    match option_env!("CARGO_BIN_EXE_thinger-patch") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/thinger-patch"),
+    }
+}

@@ -447,11 +447,8 @@ fn shown(p: &Path) -> String {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    use thinger_patch::checksum;
+    checksum::hex(&checksum::sha256(bytes))
 }
 
 fn report(

@@ -524,12 +524,11 @@ const ESPFLASH_VERSION: &str = "4.7";
 /// The partition table read from the device at `offset`, or why it is unusable.
 fn device_table(raw: &[u8], offset: u32, port: &str) -> CliResult<PartitionTable> {
     if !PartitionTable::is_at(raw, 0) {
-        let head: Vec<String> = raw.iter().take(8).map(|b| format!("{b:02x}")).collect();
         return Err(CliError::new(
             exit::INVALID,
             format!(
                 "{port}: no partition table at {offset:#x} on the device (it reads {}): flash a merged image (bootloader, partition table and app) first, or give --partition-table-offset",
-                head.join(" ")
+                checksum::hex_head(raw, 8)
             ),
         ));
     }

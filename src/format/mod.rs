@@ -143,13 +143,10 @@ impl Layout {
 }
 
 fn unknown(data: &[u8], offset: usize) -> Error {
-    let head = data[offset..]
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    Error::UnknownFormat { offset, head }
+    Error::UnknownFormat {
+        offset,
+        head: crate::checksum::hex_head(&data[offset..], 8),
+    }
 }
 
 fn parse_v2(data: &[u8]) -> Result<V2Image> {
