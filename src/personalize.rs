@@ -85,7 +85,12 @@ pub fn personalize(input: &[u8], request: &Request) -> Result<Personalized> {
             Decoded::Slot(s) => {
                 let addr = found.addr;
                 match targets.get_mut(&s.key) {
-                    Some(t) if t.capacity == s.capacity as usize => t.addrs.push(addr),
+                    Some(t) if t.capacity == s.capacity as usize => {
+                        // A key is secret if any of its copies says so.
+                        t.flags |= s.flags;
+                        t.secret |= s.is_secret();
+                        t.addrs.push(addr);
+                    }
                     Some(t) => problems.push(format!(
                         "slot {} is declared twice with different capacities ({} at {:#010x} and {} at {addr:#010x}); give one of the declarations another key",
                         s.key, t.capacity, t.addrs[0], s.capacity
@@ -97,7 +102,7 @@ pub fn personalize(input: &[u8], request: &Request) -> Result<Personalized> {
                                 kind: "slot",
                                 capacity: s.capacity as usize,
                                 flags: s.flags,
-                                secret: s.is_secret(),
+                                secret: crate::slot::is_secret(&s.key, s.flags),
                                 addrs: vec![addr],
                                 state: s.state,
                                 current: s.value,

@@ -904,9 +904,9 @@ fn warning_lines(c: &Captured) -> Vec<&str> {
 
 #[cfg(unix)]
 #[test]
-fn group_readable_config_gives_a_warning() {
+fn group_readable_config_with_a_secret_literal_gives_a_warning() {
     let ws = Workspace::new();
-    let run = Run::new(Source::Env, "wifi_password", CANARY, &["-o", "a.bin"]);
+    let run = Run::new(Source::Literal, "wifi_password", CANARY, &["-o", "a.bin"]);
     let (c, _) = ws
         .patch_with_config_mode(&run, "config 0600", 0o600)
         .unwrap();
@@ -919,7 +919,7 @@ fn group_readable_config_gives_a_warning() {
         c.label,
         c.all()
     );
-    let run = Run::new(Source::Env, "wifi_password", CANARY, &["-o", "b.bin"]);
+    let run = Run::new(Source::Literal, "wifi_password", CANARY, &["-o", "b.bin"]);
     let (c, _) = ws
         .patch_with_config_mode(&run, "config 0644", 0o644)
         .unwrap();
@@ -934,7 +934,7 @@ fn group_readable_config_gives_a_warning() {
     );
     // The same warning with --json (on stderr, stdout stays JSON).
     let run = Run::new(
-        Source::Env,
+        Source::Literal,
         "wifi_password",
         CANARY,
         &["-o", "c.bin", "--json"],

@@ -1,6 +1,6 @@
-//! The personalisation arguments every command shares (`patch` now; `flash`,
-//! `ota` and `cargo thinger-patch` later), and turning them into a
-//! [`Request`]: config discovery, value sources, warnings.
+//! The personalisation arguments every command shares (`patch`, `flash`, `ota`
+//! and `cargo thinger-patch`), and turning them into a [`Request`]: config
+//! discovery, value sources, warnings.
 
 use super::CliResult;
 use super::exit::{self, CliError};
@@ -73,8 +73,7 @@ impl PersonalizeArgs {
             }
             return Ok(None);
         };
-        let text =
-            std::fs::read(&path).map_err(|e| CliError::io(&path, "read the config file", &e))?;
+        let text = super::fsio::read_limited(&path, super::fsio::MAX_TEXT_INPUT)?;
         let text = String::from_utf8(text).map_err(|_| {
             CliError::new(
                 exit::INVALID,
@@ -83,15 +82,7 @@ impl PersonalizeArgs {
         })?;
         let config = Config::parse(&text, &path.display().to_string())
             .map_err(|m| CliError::new(exit::INVALID, m))?;
-        if (!config.defaults.is_empty() || !config.profiles.is_empty())
-            && let Some(mode) = loose_mode(&path)
-        {
-            warnings.push(format!(
-                "{} is readable by group or others (mode {mode:03o}) and holds profile values: run chmod 600 {}",
-                path.display(),
-                path.display()
-            ));
-        }
+        let _ = warnings;
         Ok(Some(LoadedConfig { path, config }))
     }
 
@@ -112,6 +103,8 @@ impl PersonalizeArgs {
     ) -> CliResult<Request> {
         let mut values = Vec::new();
         let mut placeholders = Vec::new();
+        // Every missing environment variable is reported at once, not one per run.
+        let mut missing_env: Vec<String> = Vec::new();
         if let Some(lc) = config {
             let entries = lc
                 .config
@@ -130,6 +123,17 @@ impl PersonalizeArgs {
                         source: s.describe(),
                     },
                 };
+                if let Source::Env(var) = &e.source
+                    && std::env::var_os(var).is_none()
+                {
+                    missing_env.push(format!(
+                        "{var} (for {} in [{}] of {})",
+                        e.key,
+                        e.table,
+                        lc.path.display()
+                    ));
+                    continue;
+                }
                 let text = resolve_source(&e.source, &lc.path, &e.table, &e.key)?;
                 values.push(Assignment::new(e.key, text, origin));
             }
@@ -137,6 +141,10 @@ impl PersonalizeArgs {
         }
         for spec in &self.set_env {
             let (key, var) = split_kv(spec, "--set-env", "KEY=VAR")?;
+            if std::env::var_os(var).is_none() {
+                missing_env.push(format!("{var} (for {key}, --set-env {key}={var})"));
+                continue;
+            }
             let text = env_var(var)
                 .map_err(|m| CliError::new(exit::INVALID, format!("--set-env {key}={var}: {m}")))?;
             values.push(Assignment::new(
@@ -145,6 +153,16 @@ impl PersonalizeArgs {
                 Origin::Environment {
                     var: var.to_string(),
                 },
+            ));
+        }
+        if !missing_env.is_empty() {
+            return Err(CliError::new(
+                exit::INVALID,
+                format!(
+                    "{} environment variable(s) not set: {}; set them, or give the values another way",
+                    missing_env.len(),
+                    missing_env.join(", ")
+                ),
             ));
         }
         for spec in &self.set {
@@ -211,15 +229,27 @@ pub fn slot_lines(slots: &[crate::personalize::SlotOutcome]) -> Vec<String> {
         .collect()
 }
 
-/// Warnings that need the result: secret literals in a config file git tracks.
+/// Warnings that need the result, about secret literals in a config file: one that git tracks,
+/// and one that others can read (a config without secret values may be world-readable: every
+/// example in a fresh clone is).
 pub fn result_warnings(p: &Personalized) -> Vec<String> {
     let mut out = Vec::new();
+    let mut loose_reported = std::collections::BTreeSet::new();
     for s in &p.slots {
-        if let (true, Some(Origin::ConfigLiteral { file, table })) = (s.secret, &s.origin)
-            && git_tracks(Path::new(file))
-        {
+        let (true, Some(Origin::ConfigLiteral { file, table })) = (s.secret, &s.origin) else {
+            continue;
+        };
+        if git_tracks(Path::new(file)) {
             out.push(format!(
                 "secret slot {} is a literal in [{table}] of {file}, which git tracks: move it to {{ env = \"VAR\" }}, {{ file = \"...\" }} (untracked) or {{ prompt = true }}",
+                s.key
+            ));
+        }
+        if let Some(mode) = loose_mode(Path::new(file))
+            && loose_reported.insert(file.clone())
+        {
+            out.push(format!(
+                "{file} is readable by group or others (mode {mode:03o}) and holds the secret value of {}: run chmod 600 {file}",
                 s.key
             ));
         }
@@ -259,16 +289,13 @@ fn resolve_source(source: &Source, config: &Path, table: &str, key: &str) -> Cli
         Source::Env(var) => env_var(var).map_err(ctx),
         Source::File(p) => {
             let path = config.parent().unwrap_or(Path::new(".")).join(p);
-            let bytes = std::fs::read(&path).map_err(|e| {
-                CliError::new(
-                    exit::IO,
-                    format!(
-                        "{}: [{table}] {key}: cannot read {}: {e}",
-                        config.display(),
-                        path.display()
-                    ),
-                )
-            })?;
+            let bytes =
+                super::fsio::read_limited(&path, super::fsio::MAX_TEXT_INPUT).map_err(|e| {
+                    CliError::new(
+                        e.code,
+                        format!("{}: [{table}] {key}: {}", config.display(), e.message),
+                    )
+                })?;
             let mut text = String::from_utf8(bytes)
                 .map_err(|_| ctx(format!("{} is not UTF-8", path.display())))?;
             // Files written by editors and `echo` end in one newline that is not part of the value.
@@ -350,16 +377,34 @@ fn loose_mode(_path: &Path) -> Option<u32> {
     None
 }
 
+/// Whether git tracks `file`. The repository is the user's (maybe a fresh clone of someone
+/// else's), so git runs with nothing its configuration could make it execute: no fsmonitor
+/// hook, no hooks, no pager, no prompts, no optional index writes; and
+/// `safe.directory` stays in force (a repository owned by another user is not read at all).
 fn git_tracks(file: &Path) -> bool {
     let dir = file
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::process::Command::new("git")
+        .args([
+            "--no-pager",
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.untrackedCache=false",
+        ])
         .arg("-C")
         .arg(dir)
         .args(["ls-files", "--error-unmatch", "--"])
         .arg(file.file_name().unwrap_or_default())
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env_remove("GIT_EXTERNAL_DIFF")
+        .env_remove("GIT_PAGER")
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()

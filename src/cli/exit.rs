@@ -12,6 +12,8 @@ pub const USAGE: i32 = 2;
 pub const IO: i32 = 3;
 /// Device or network error.
 pub const DEVICE: i32 = 4;
+/// Internal error: a bug (a panic), reported without its message.
+pub const INTERNAL: i32 = 70;
 
 /// An error on its way to the user: a message (already naming the file) and an
 /// exit code.

@@ -58,7 +58,16 @@ pub fn run(args: &InspectArgs) -> CliResult {
     };
     let fw = Firmware::parse_with(&bytes, options).map_err(|e| CliError::engine(&args.file, &e))?;
     let report = fw.verify();
-    let slots: Vec<SlotView> = slot::scan(&fw).into_iter().map(view).collect();
+    let found = slot::scan(&fw);
+    // A key is secret if any of its copies is: one unflagged copy must not show the value.
+    let secret_keys: std::collections::BTreeSet<String> = found
+        .iter()
+        .filter_map(|f| match &f.decoded {
+            Decoded::Slot(s) if slot::is_secret(&s.key, s.flags) => Some(s.key.clone()),
+            _ => None,
+        })
+        .collect();
+    let slots: Vec<SlotView> = found.into_iter().map(|f| view(f, &secret_keys)).collect();
     let mut placeholders = Vec::new();
     for spec in &args.placeholders {
         let p = Placeholder::parse(spec)
@@ -145,7 +154,7 @@ pub fn run(args: &InspectArgs) -> CliResult {
     })
 }
 
-fn view(f: slot::FoundSlot) -> SlotView {
+fn view(f: slot::FoundSlot, secret_keys: &std::collections::BTreeSet<String>) -> SlotView {
     let mut v = SlotView {
         address: f.addr,
         file_offset: f.offset,
@@ -161,7 +170,7 @@ fn view(f: slot::FoundSlot) -> SlotView {
     };
     match f.decoded {
         Decoded::Slot(s) => {
-            v.secret = s.is_secret();
+            v.secret = secret_keys.contains(&s.key);
             v.value = Some(if v.secret {
                 mask(&s.value).to_string()
             } else {

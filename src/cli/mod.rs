@@ -30,7 +30,7 @@ pub(crate) use outln;
     name = "thinger-patch",
     version,
     about = "Personalise compiled ESP8266/ESP32 firmware without recompiling, keeping every checksum valid",
-    after_help = "Exit codes: 0 ok, 1 invalid input or refused operation, 2 usage error, 3 I/O error, 4 device or network error."
+    after_help = "Exit codes: 0 ok, 1 invalid input or refused operation, 2 usage error, 3 I/O error, 4 device or network error, 70 internal error (a bug)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,8 +51,21 @@ pub enum Command {
     Ota(ota::OtaArgs),
 }
 
-/// Runs the CLI and returns the process exit code.
+/// Runs the CLI and returns the process exit code. A panic (a bug) is reported without its
+/// message, which could hold a value, and ends with [`exit::INTERNAL`], never Rust's 101.
 pub fn main() -> i32 {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+        eprintln!(
+            "error: internal error in thinger-patch{at}; this is a bug, please report it (the message is withheld: it could contain a value)"
+        );
+    }));
+    std::panic::catch_unwind(run).unwrap_or(exit::INTERNAL)
+}
+
+fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
@@ -82,13 +95,37 @@ fn usage_error(e: clap::Error) -> i32 {
         return exit::OK;
     }
     let mut text = e.render().to_string();
-    for arg in std::env::args().skip(1) {
-        if !arg.starts_with('-') && !Command::has_subcommand(&arg) && !arg.is_empty() {
-            text = text.replace(&format!("'{arg}'"), "'<value hidden>'");
+    // args_os: an argument that is not UTF-8 must not panic here (and print itself).
+    for arg in std::env::args_os().skip(1) {
+        let arg = arg.to_string_lossy();
+        for value in values_in(&arg) {
+            text = text.replace(&format!("'{value}'"), "'<value hidden>'");
         }
     }
     eprint!("{text}");
     exit::USAGE
+}
+
+/// The parts of one command-line word that may be a value: the word itself, the value of
+/// `--flag=value`, the value attached to a short option (`-oVALUE`). Flags and subcommand names
+/// stay visible so that the error still says which flag was wrong.
+fn values_in(arg: &str) -> Vec<&str> {
+    if let Some(long) = arg.strip_prefix("--") {
+        return long
+            .split_once('=')
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_empty())
+            .into_iter()
+            .chain(long.contains('=').then_some(arg))
+            .collect();
+    }
+    if arg.starts_with('-') && arg.len() > 2 {
+        return arg.get(2..).into_iter().chain([arg]).collect();
+    }
+    if arg.starts_with('-') || arg.is_empty() || Command::has_subcommand(arg) {
+        return Vec::new();
+    }
+    vec![arg]
 }
 
 impl Command {

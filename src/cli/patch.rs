@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct PatchArgs {
-    /// Firmware to personalise: ELF, app image, merged image, Arduino ESP8266 image, .bin.gz
+    /// Firmware to personalise: ELF, app image, merged image, Arduino ESP8266 image, .bin.gz; - for standard input
     pub file: PathBuf,
     #[command(flatten)]
     pub personalize: PersonalizeArgs,
@@ -63,6 +63,9 @@ pub fn run(args: &PatchArgs) -> CliResult {
         .map(|p| output_path(args, p.as_deref()))
         .collect::<CliResult<Vec<_>>>()?;
     let input = fsio::read(&args.file)?;
+    for out in outputs.iter().flatten() {
+        check_compression(&args.file, &input, out)?;
+    }
     let mut warnings = Vec::new();
     let config = args.personalize.load_config(&mut warnings)?;
     let mut results = Vec::new();
@@ -83,7 +86,11 @@ pub fn run(args: &PatchArgs) -> CliResult {
             .iter()
             .filter_map(|(_, out, done)| out.as_ref().map(|o| (o, done)))
             .map(|(o, done)| {
-                let mode = fsio::OutputMode::for_input(&args.file, done.holds_secrets());
+                let mode = if args.in_place {
+                    fsio::OutputMode::in_place(&args.file, done.holds_secrets())
+                } else {
+                    fsio::OutputMode::for_input(&args.file, done.holds_secrets())
+                };
                 fsio::stage(o, &done.bytes, mode)
             })
             .collect::<CliResult<Vec<_>>>()?;
@@ -159,6 +166,13 @@ fn print_human(s: &RunSummary, dry_run: bool) {
 /// `-o`, the input for `--in-place`, or `<stem>.<profile><extensions>` beside
 /// it; `None` for a dry run that names no output.
 fn output_path(args: &PatchArgs, profile: Option<&str>) -> CliResult<Option<PathBuf>> {
+    let stdin = args.file == Path::new("-");
+    if stdin && (args.in_place || (args.output.is_none() && profile.is_some())) {
+        return Err(CliError::new(
+            exit::USAGE,
+            "the input is standard input (-): name the output with -o OUT",
+        ));
+    }
     if args.in_place {
         return Ok(Some(args.file.clone()));
     }
@@ -176,7 +190,38 @@ fn output_path(args: &PatchArgs, profile: Option<&str>) -> CliResult<Option<Path
             ),
         ));
     }
+    // A device node, FIFO or folder is refused here, before any value is resolved.
+    fsio::destination(&path)?;
     Ok(Some(path))
+}
+
+/// The output is written in the input's form (a `.bin.gz` stays compressed): refuse a name that
+/// says otherwise rather than put gzip data in a `.bin` (or plain data in a `.gz`).
+fn check_compression(input_path: &Path, input: &[u8], out: &Path) -> CliResult<()> {
+    let gzip_in = crate::format::gzip::is_gzip(input);
+    let gz_name = out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    match (gzip_in, gz_name) {
+        (true, false) => Err(CliError::new(
+            exit::USAGE,
+            format!(
+                "{}: the input {} is gzip-compressed and the output is written compressed too, but its name does not end in .gz; name it {}.gz",
+                out.display(),
+                input_path.display(),
+                out.display()
+            ),
+        )),
+        (false, true) => Err(CliError::new(
+            exit::USAGE,
+            format!(
+                "{}: the name ends in .gz, but the input {} is not compressed and neither is the output; drop the .gz",
+                out.display(),
+                input_path.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `fw.bin.gz` + `kitchen` → `fw.kitchen.bin.gz`; `fw` → `fw.kitchen`.

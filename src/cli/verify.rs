@@ -11,12 +11,15 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Firmware files: ELF, app image, merged flash image, Arduino ESP8266 image, .bin.gz.
+    /// Firmware files: ELF, app image, merged flash image, Arduino ESP8266 image, .bin.gz; - for standard input.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Print one stable JSON document instead of the human report.
     #[arg(long)]
     pub json: bool,
+    /// Also accept x86/ARM host-program ELFs (programs that use the slot header or crate on a PC)
+    #[arg(long)]
+    pub host_elf: bool,
 }
 
 #[derive(Serialize)]
@@ -43,7 +46,13 @@ pub fn run(args: &VerifyArgs) -> CliResult {
                     valid: false,
                 }
             }
-            Ok(bytes) => match Firmware::parse(&bytes) {
+            Ok(bytes) => match Firmware::parse_with(
+                &bytes,
+                crate::ParseOptions {
+                    allow_host_elf: args.host_elf,
+                    ..Default::default()
+                },
+            ) {
                 Err(e) => {
                     worst = worst.max(exit::INVALID);
                     FileResult {
