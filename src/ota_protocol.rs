@@ -26,7 +26,8 @@
 //! - Transfer: after each piece it wrote, the device writes the decimal count,
 //!   with no delimiter; at the end `OK`, or an error line: `ERROR[n]: ...` (ESP8266)
 //!   or the bare Updater message (`MD5 Check Failed`, `Wrong Magic Byte`, ... on the
-//!   ESP32).
+//!   ESP32). How the host matches the counts to what it sent, and when `OK` confirms
+//!   an update: [`AnswerScanner`].
 
 use crate::checksum::{self, hex};
 use crate::chip::Chip;
@@ -392,78 +393,198 @@ pub fn parse_reply(bytes: &[u8]) -> Reply {
     Reply::Other(t.to_string())
 }
 
-/// Device text made safe to print: control characters dropped, at most 200 characters.
+/// The most characters of device text an error message quotes.
+pub const PEER_TEXT_MAX: usize = 200;
+
+/// Device text made safe to put into a message: printable ASCII stays, line breaks
+/// stay (`\n`; `\r` and tabs become spaces), a backslash is doubled, and everything
+/// else (control characters such as the ESC of ANSI sequences, non-ASCII characters,
+/// bytes that are not UTF-8) is written as `\xNN` or `\u{...}`. At most
+/// [`PEER_TEXT_MAX`] characters, then `...`.
 pub fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .filter(|c| !c.is_control() || *c == '\n')
-        .take(200)
-        .collect()
+    let mut out = String::new();
+    let mut shown = 0usize;
+    for chunk in bytes.utf8_chunks() {
+        let escaped = chunk
+            .valid()
+            .chars()
+            .map(|c| match c {
+                '\n' => "\n".to_string(),
+                '\r' | '\t' => " ".to_string(),
+                '\\' => "\\\\".to_string(),
+                ' '..='~' => c.to_string(),
+                c if c.is_ascii() => format!("\\x{:02x}", c as u32),
+                c => format!("\\u{{{:x}}}", c as u32),
+            })
+            .chain(chunk.invalid().iter().map(|b| format!("\\x{b:02x}")));
+        for piece in escaped {
+            if shown >= PEER_TEXT_MAX {
+                out.push_str("...");
+                return out;
+            }
+            out.push_str(&piece);
+            shown += 1;
+        }
+    }
+    out
 }
 
 /// The device's final answer on the TCP connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// Only progress counts so far.
+    /// Only progress counts so far (or the `O` of an `OK`).
     Pending,
-    /// `OK`: the image was written, checked and activated.
+    /// `OK`. Whether it confirms the update is [`AnswerScanner::complete`]'s to say.
     Ok,
-    /// An error line (`ERROR[7]: MD5 verification failed: ...`, `Wrong Magic Byte`).
+    /// Text that is not `OK` has started but its line has not ended yet: the transfer is
+    /// over, the rest of the text is still to come.
+    Partial,
+    /// A complete answer that is not `OK`: an error line (`ERROR[7]: MD5 verification
+    /// failed: ...`, `Wrong Magic Byte`) or anything else (escaped, one line).
     Error(String),
 }
 
-/// Reads the TCP stream of a transfer: decimal counts with no delimiter while the device
-/// writes, then `OK` or an error line. Counts are digits only, so the first other byte
-/// starts the final answer.
-#[derive(Debug, Clone, Default)]
+/// Digits of unmatched counts kept at most (an honest device needs a few).
+const MAX_PENDING: usize = 64;
+/// Bytes of the final answer kept at most.
+const MAX_ANSWER: usize = 512;
+/// How often the ESP32 repeats its last count when no data arrives (`tried < 3`).
+const MAX_REPEATS: usize = 3;
+
+/// Reads the TCP stream of a transfer and keeps the account of what the device
+/// acknowledged.
+///
+/// The device answers every piece it wrote with the decimal count of its bytes, with no
+/// delimiter, and ends with `OK` or an error line. TCP may split one count over two reads
+/// or join several into one (`5361460`), so the counts cannot be read off one by one.
+/// The rule:
+///
+/// 1. The host sends the next chunk only once **every byte sent so far is acknowledged**
+///    (or the device gave its final answer, or the wait timed out). So the digits received
+///    since the last such point acknowledge exactly the bytes of one chunk, and a count
+///    never exceeds what was sent.
+/// 2. Those digits acknowledge the chunk when they can be cut into counts (positive, no
+///    leading zero, whitespace is always a cut) that **add up to exactly** the bytes
+///    sent and not yet acknowledged. Coalesced counts are then unambiguous in practice
+///    (`536924` after 1460 bytes can only be 536 + 924), and a count split over two reads
+///    simply waits for its second half.
+/// 3. The ESP32 repeats its last count (up to three times) when no data arrives for a
+///    second; such a repeat at the start of the digits acknowledges nothing.
+/// 4. The first byte that is neither a digit nor whitespace starts the final answer;
+///    digits after it are part of the answer, not acknowledgements. The update is
+///    confirmed only by `OK` that begins when every byte was sent and acknowledged
+///    ([`AnswerScanner::complete`]); an `OK` before that is a failure.
+#[derive(Debug, Clone)]
 pub struct AnswerScanner {
+    total: usize,
+    sent: usize,
+    acked: usize,
+    /// Digits received since everything sent was last acknowledged; `b' '` where
+    /// whitespace separated them.
+    pending: Vec<u8>,
+    /// The digits of the last count matched (what an ESP32 repeats).
+    last: Vec<u8>,
+    /// The final answer, from its first byte.
     text: Vec<u8>,
-    counts: usize,
 }
 
 impl AnswerScanner {
-    pub fn new() -> Self {
-        Self::default()
+    /// A scanner for the transfer of `total` bytes.
+    pub fn new(total: usize) -> Self {
+        AnswerScanner {
+            total,
+            sent: 0,
+            acked: 0,
+            pending: Vec::new(),
+            last: Vec::new(),
+            text: Vec::new(),
+        }
+    }
+
+    /// Records that `n` more bytes were sent.
+    pub fn sent(&mut self, n: usize) {
+        self.sent = (self.sent + n).min(self.total);
     }
 
     /// Feeds received bytes; returns what is known so far.
     pub fn feed(&mut self, bytes: &[u8]) -> Answer {
         for &b in bytes {
-            if self.text.is_empty() && (b.is_ascii_digit() || b.is_ascii_whitespace()) {
-                self.counts += usize::from(b.is_ascii_digit());
-                continue;
-            }
-            if self.text.len() < 512 {
+            if !self.text.is_empty() {
+                if self.text.len() < MAX_ANSWER {
+                    self.text.push(b);
+                }
+            } else if b.is_ascii_digit() {
+                if self.pending.len() < MAX_PENDING {
+                    self.pending.push(b);
+                }
+            } else if b.is_ascii_whitespace() {
+                if self.pending.last().is_some_and(|&l| l != b' ') {
+                    self.pending.push(b' ');
+                }
+            } else {
+                // The acknowledgements end where the answer begins.
+                self.settle();
                 self.text.push(b);
             }
+        }
+        if self.text.is_empty() {
+            self.settle();
         }
         self.state()
     }
 
-    fn state(&self) -> Answer {
+    /// The answer as far as it arrived.
+    pub fn state(&self) -> Answer {
         match self.text.as_slice() {
             [] | [b'O'] => Answer::Pending,
             [b'O', b'K', ..] => Answer::Ok,
-            t if t.contains(&b'\n') => Answer::Error(self.error_text()),
-            _ => Answer::Pending,
+            t if t.contains(&b'\n') || t.len() >= MAX_ANSWER => Answer::Error(self.answer_text()),
+            _ => Answer::Partial,
         }
     }
 
-    /// Whether any progress count arrived.
-    pub fn saw_counts(&self) -> bool {
-        self.counts > 0
+    /// Bytes sent so far.
+    pub fn bytes_sent(&self) -> usize {
+        self.sent
     }
 
-    /// At the end of the stream: the error text received, if any.
+    /// Bytes the device acknowledged.
+    pub fn acknowledged(&self) -> usize {
+        self.acked
+    }
+
+    /// The image's size.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Whether every byte sent so far is acknowledged (the next chunk may go).
+    pub fn all_sent_acknowledged(&self) -> bool {
+        self.acked == self.sent && self.pending.is_empty()
+    }
+
+    /// Whether the whole image was sent and acknowledged before the final answer began:
+    /// the only state in which `OK` confirms the update.
+    pub fn complete(&self) -> bool {
+        self.sent == self.total && self.acked == self.total && self.unmatched().is_none()
+    }
+
+    /// Digits received that acknowledge nothing yet (escaped, bounded), if any.
+    pub fn unmatched(&self) -> Option<String> {
+        let p = trim_separators(&self.pending);
+        (!p.is_empty()).then(|| printable(p))
+    }
+
+    /// At the end of the stream: the answer text received, unless it was `OK` or none.
     pub fn at_end(&self) -> Option<String> {
         match self.state() {
             Answer::Ok => None,
             _ if self.text.is_empty() => None,
-            _ => Some(self.error_text()),
+            _ => Some(self.answer_text()),
         }
     }
 
-    fn error_text(&self) -> String {
+    fn answer_text(&self) -> String {
         let t = printable(&self.text);
         t.lines()
             .map(str::trim)
@@ -471,6 +592,110 @@ impl AnswerScanner {
             .collect::<Vec<_>>()
             .join(" ")
     }
+
+    /// Matches the pending digits against the bytes sent and not yet acknowledged.
+    fn settle(&mut self) {
+        let room = self.sent - self.acked;
+        let mut p: &[u8] = trim_separators(&self.pending);
+        if p.is_empty() {
+            self.pending.clear();
+            return;
+        }
+        for _ in 0..=MAX_REPEATS {
+            if let Some(last) = cut_exact(p, room) {
+                self.last = last.to_vec();
+                self.acked = self.sent;
+                self.pending.clear();
+                return;
+            }
+            // A repeat of the last count acknowledges nothing.
+            match p.strip_prefix(self.last.as_slice()) {
+                Some(rest) if !self.last.is_empty() => {
+                    p = trim_separators(rest);
+                    if p.is_empty() {
+                        self.pending.clear();
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+fn trim_separators(p: &[u8]) -> &[u8] {
+    let start = p.iter().position(|&b| b != b' ').unwrap_or(p.len());
+    let end = p.iter().rposition(|&b| b != b' ').map_or(start, |i| i + 1);
+    &p[start..end]
+}
+
+/// Whether `p` (digits and single `b' '` cuts, none at either end) can be cut into
+/// counts (positive, no leading zero) adding up to exactly `target`; returns the last
+/// count of such a cut.
+fn cut_exact(p: &[u8], target: usize) -> Option<&[u8]> {
+    let count = |d: &[u8]| -> Option<usize> {
+        if d.first() == Some(&b'0') || d.len() > 9 {
+            return None;
+        }
+        d.iter().try_fold(0usize, |v, &c| {
+            c.is_ascii_digit().then(|| v * 10 + usize::from(c - b'0'))
+        })
+    };
+    // The common case: one count, the whole chunk.
+    if count(p) == Some(target) {
+        return Some(p);
+    }
+    if target == 0 {
+        return None;
+    }
+    // reach[i][s]: the first i bytes can be cut into counts adding up to s.
+    let n = p.len();
+    let w = target + 1;
+    let mut reach = vec![false; (n + 1) * w];
+    reach[0] = true;
+    for i in 0..n {
+        if !reach[i * w..(i + 1) * w].contains(&true) {
+            continue;
+        }
+        if p[i] == b' ' {
+            for s in 0..w {
+                if reach[i * w + s] {
+                    reach[(i + 1) * w + s] = true;
+                }
+            }
+            continue;
+        }
+        if p[i] == b'0' {
+            continue;
+        }
+        let mut v = 0usize;
+        for j in i..n {
+            if p[j] == b' ' {
+                break;
+            }
+            v = v * 10 + usize::from(p[j] - b'0');
+            if v > target {
+                break;
+            }
+            for s in 0..=target - v {
+                if reach[i * w + s] {
+                    reach[(j + 1) * w + s + v] = true;
+                }
+            }
+        }
+    }
+    if !reach[n * w + target] {
+        return None;
+    }
+    // The last count: a digit run ending at n that an exact cut can end with.
+    (0..n)
+        .rev()
+        .take_while(|&i| p[i] != b' ')
+        .filter_map(|i| {
+            let v = count(&p[i..])?;
+            (v <= target && reach[i * w + target - v]).then_some(&p[i..])
+        })
+        .next()
 }
 
 // =============================================================================================
@@ -695,7 +920,7 @@ pub enum HttpOutcome {
 /// HTTPUpdateServer answers 200 for success and failure alike: the body decides
 /// (`Update Success! Rebooting...` vs `Update error: ...`).
 pub fn update_server_outcome(status: u16, body: &[u8]) -> HttpOutcome {
-    let text = printable(body);
+    let text = String::from_utf8_lossy(body);
     if status == 401 {
         return HttpOutcome::Unauthorized;
     }
@@ -710,10 +935,10 @@ pub fn update_server_outcome(status: u16, body: &[u8]) -> HttpOutcome {
         return HttpOutcome::Refused(if msg.is_empty() {
             "no reason given".into()
         } else {
-            one_line(msg)
+            one_line(&printable(msg.as_bytes()))
         });
     }
-    HttpOutcome::Unexpected(status, one_line(text.trim()))
+    HttpOutcome::Unexpected(status, one_line(&printable(text.trim().as_bytes())))
 }
 
 /// ElegantOTA answers `OK` (200) or the Updater's error text (400).
@@ -961,37 +1186,141 @@ mod tests {
         assert!(matches!(parse_reply(b"AUTH 1234"), Reply::Other(_)));
     }
 
+    /// Feeds `reads` after sending `chunks`, one read per chunk (a read may be empty).
+    fn scan(total: usize, steps: &[(usize, &[u8])]) -> (AnswerScanner, Answer) {
+        let mut s = AnswerScanner::new(total);
+        let mut a = Answer::Pending;
+        for (chunk, read) in steps {
+            s.sent(*chunk);
+            a = s.feed(read);
+        }
+        (s, a)
+    }
+
     #[test]
-    fn answer_scanner() {
-        let mut s = AnswerScanner::new();
-        assert_eq!(s.feed(b"1460"), Answer::Pending);
-        assert_eq!(s.feed(b"14601460"), Answer::Pending);
-        assert_eq!(s.feed(b"O"), Answer::Pending);
+    fn answers_and_errors() {
+        let (s, a) = scan(2920, &[(1460, b"1460"), (1460, b"1460O")]);
+        assert_eq!(a, Answer::Pending);
+        assert!(s.all_sent_acknowledged());
+        let mut s = s;
         assert_eq!(s.feed(b"K"), Answer::Ok);
-        assert!(s.saw_counts());
+        assert!(s.complete());
 
-        let mut s = AnswerScanner::new();
-        assert_eq!(s.feed(b"1024OK"), Answer::Ok);
+        let (s, a) = scan(1024, &[(1024, b"1024OK")]);
+        assert_eq!(a, Answer::Ok);
+        assert!(s.complete());
 
-        let mut s = AnswerScanner::new();
-        assert_eq!(s.feed(b"1460ERROR[7]: MD5 verific"), Answer::Pending);
+        let (mut s, a) = scan(2000, &[(1460, b"1460ERROR[7]: MD5 verific")]);
+        assert_eq!(a, Answer::Partial);
         assert_eq!(
             s.feed(b"ation failed: expected: a, calculated: b\n"),
             Answer::Error("ERROR[7]: MD5 verification failed: expected: a, calculated: b".into())
         );
+        assert_eq!(s.acknowledged(), 1460);
 
         // ESP32: the bare Updater message, println'd.
-        let mut s = AnswerScanner::new();
-        assert_eq!(
-            s.feed(b"10241024Wrong Magic Byte\r\n"),
-            Answer::Error("Wrong Magic Byte".into())
+        let (_, a) = scan(
+            2048,
+            &[(1024, b"1024"), (1024, b"1024Wrong Magic Byte\r\n")],
         );
-        let mut s = AnswerScanner::new();
-        s.feed(b"1024Abor");
+        assert_eq!(a, Answer::Error("Wrong Magic Byte".into()));
+        let (s, _) = scan(4096, &[(1024, b"1024Abor")]);
         assert_eq!(s.at_end(), Some("Abor".into()));
-        let mut s = AnswerScanner::new();
-        s.feed(b"1024");
+        let (s, _) = scan(4096, &[(1024, b"1024")]);
         assert_eq!(s.at_end(), None);
+    }
+
+    #[test]
+    fn ok_before_the_last_acknowledgement_is_not_complete() {
+        // The device says OK after the first chunk of 66400 bytes.
+        let (s, a) = scan(66400, &[(1024, b"1024OK")]);
+        assert_eq!(a, Answer::Ok);
+        assert!(!s.complete());
+        assert_eq!(
+            (s.acknowledged(), s.bytes_sent(), s.total()),
+            (1024, 1024, 66400)
+        );
+        // Everything sent, the last chunk not acknowledged before OK.
+        let (s, a) = scan(2048, &[(1024, b"1024"), (1024, b"OK1024")]);
+        assert_eq!(a, Answer::Ok);
+        assert!(!s.complete());
+        assert_eq!(s.acknowledged(), 1024);
+        // Counts that claim more than was sent acknowledge nothing.
+        let (s, a) = scan(2048, &[(1024, b"2048OK")]);
+        assert_eq!(a, Answer::Ok);
+        assert_eq!(s.acknowledged(), 0);
+        assert_eq!(s.unmatched().as_deref(), Some("2048"));
+        // Extra counts after everything was acknowledged spoil the OK.
+        let (s, _) = scan(1024, &[(1024, b"1024 17OK")]);
+        assert!(!s.complete());
+    }
+
+    #[test]
+    fn coalesced_and_split_counts() {
+        // Two pieces of one chunk in one read: only 536 + 924 adds up to 1460.
+        let (s, _) = scan(1460, &[(1460, b"536924")]);
+        assert!(s.all_sent_acknowledged());
+        // A small first piece: 52 + 812 (the greedy 528 + 12 would not add up).
+        let (s, _) = scan(864, &[(864, b"52812")]);
+        assert!(s.all_sent_acknowledged());
+        // A count split over two reads waits for its second half.
+        let mut s = AnswerScanner::new(2920);
+        s.sent(1460);
+        assert_eq!(s.feed(b"14"), Answer::Pending);
+        assert!(!s.all_sent_acknowledged());
+        assert_eq!(s.acknowledged(), 0);
+        s.feed(b"60");
+        assert!(s.all_sent_acknowledged());
+        assert_eq!(s.acknowledged(), 1460);
+        // Whitespace is always a cut.
+        let (s, _) = scan(1460, &[(1460, b"146 0")]);
+        assert!(!s.all_sent_acknowledged());
+        let (s, _) = scan(1460, &[(1460, b"1000 460\r\n")]);
+        assert!(s.all_sent_acknowledged());
+        // Less than was sent is not an acknowledgement of the chunk.
+        let (s, _) = scan(2048, &[(1024, b"1000")]);
+        assert_eq!(s.acknowledged(), 0);
+        assert_eq!(s.unmatched().as_deref(), Some("1000"));
+    }
+
+    #[test]
+    fn esp32_repeats_of_the_last_count_acknowledge_nothing() {
+        // The device repeated 1024 (no data for a second) before acknowledging the next
+        // chunk; at the end a repeat arrives on its own.
+        let (s, _) = scan(
+            3000,
+            &[(1024, b"1024"), (1024, b"10241024"), (952, b"1024952")],
+        );
+        assert!(s.complete());
+        let (s, _) = scan(2048, &[(1024, b"1024"), (1024, b"1024")]);
+        assert_eq!(s.acknowledged(), 2048);
+        let mut s = s;
+        assert_eq!(s.feed(b"1024"), Answer::Pending);
+        assert!(s.complete());
+        // A repeat that is not the last count is no repeat.
+        let (s, _) = scan(3072, &[(1024, b"1024"), (1024, b"5121024")]);
+        assert_eq!(s.acknowledged(), 1024);
+    }
+
+    #[test]
+    fn device_text_is_escaped_and_bounded() {
+        let t = printable(b"\x1b[31mred\x07 \xff\xfe caf\xc3\xa9 \\ \xe2\x80\xae\r\tend\n");
+        assert_eq!(
+            t,
+            "\\x1b[31mred\\x07 \\xff\\xfe caf\\u{e9} \\\\ \\u{202e}  end\n"
+        );
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'));
+        let long = printable(&[b'A'; 5000]);
+        assert_eq!(long.len(), PEER_TEXT_MAX + 3);
+        // The scanner's answer text too.
+        let (_, a) = scan(4096, &[(1024, b"1024\x1b[2J\xffgarbage\n")]);
+        assert_eq!(a, Answer::Error("\\x1b[2J\\xffgarbage".into()));
+        let mut s = AnswerScanner::new(4096);
+        s.sent(1024);
+        assert_eq!(
+            s.feed(&[b'x'; 600]),
+            Answer::Error("x".repeat(PEER_TEXT_MAX) + "...")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod common;
 mod sim;
 
+use sim::fake_esptool::{self, Behaviour, FakeEsptool};
 use sim::{Chip, Config, Loader, Sim, partition_table};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -498,7 +499,8 @@ fn missing_esptool_says_how_to_get_it() {
         &[("PATH", ""), ("HOME", home), ("PLATFORMIO_CORE_DIR", home)],
     );
     let l = sim.finish();
-    assert_eq!(o.status.code(), Some(4), "{}", common::describe_output(&o));
+    // A tool this computer lacks is a local problem (3), not a device error (4).
+    assert_eq!(o.status.code(), Some(3), "{}", common::describe_output(&o));
     let err = stderr(&o);
     assert!(
         err.contains("pipx install esptool") && err.contains("THINGER_PATCH_ESPTOOL"),
@@ -509,6 +511,234 @@ fn missing_esptool_says_how_to_get_it() {
         "the v2 placement warning: {err}"
     );
     assert!(l.log.is_empty(), "{:?}", l.log);
+}
+
+/// [`cli`] with a bound: a run longer than `limit` is killed and fails the test (a hang is
+/// a failure, not a stuck test run).
+fn cli_bounded(args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Output {
+    let dir = common::temp_dir();
+    let mut c = Command::new(common::cli_path());
+    c.args(args)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("FLASH_SIM_CREDS", SECRET)
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env_remove("ESPFLASH_PORT")
+        .env_remove("THINGER_PATCH_ESPTOOL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().expect("running thinger-patch");
+    let end = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "thinger-patch {args:?} ran longer than {limit:?}\n{}",
+                common::describe_output(&o)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `flash` of the ESP8266 v2 demo through a fake esptool, with `extra` arguments.
+fn flash_with_fake_esptool(fake: &FakeEsptool, extra: &[&str]) -> Output {
+    let image = repo("examples/c-firmware/prebuilt/esp8266-demo.bin");
+    let dir = common::temp_dir();
+    let port = dir.path().join("ttyFAKE0");
+    let mut args = vec![
+        "flash",
+        image.to_str().unwrap(),
+        "--port",
+        port.to_str().unwrap(),
+    ];
+    args.extend_from_slice(VALUES);
+    args.extend_from_slice(extra);
+    cli_bounded(
+        &args,
+        &[("THINGER_PATCH_ESPTOOL", fake.path.to_str().unwrap())],
+        Duration::from_secs(60),
+    )
+}
+
+#[test]
+fn hung_esptool_is_stopped_with_its_children() {
+    let fake = FakeEsptool::new(Behaviour::Hang);
+    let o = flash_with_fake_esptool(&fake, &["--esptool-stall-timeout", "1"]);
+    assert_eq!(o.status.code(), Some(4), "{}", common::describe_output(&o));
+    let err = stderr(&o);
+    assert!(err.contains("esptool printed nothing for 1 s"), "{err}");
+    assert!(err.contains("was stopped"), "{err}");
+    assert!(err.contains("--esptool-stall-timeout"), "{err}");
+    assert!(!err.contains(SECRET));
+    // The process esptool started went with it.
+    let pid = fake
+        .child_pid()
+        .expect("the fake esptool started its child");
+    assert!(
+        fake_esptool::ends_within(pid, Duration::from_secs(5)),
+        "process {pid} outlived the stopped esptool"
+    );
+}
+
+#[test]
+fn flooding_esptool_is_stopped_at_the_deadline() {
+    // NUL bytes without a line break, endlessly: the output is read with a bounded line,
+    // and the overall limit ends the run (the old reader buffered the whole flood).
+    let fake = FakeEsptool::new(Behaviour::Flood);
+    let o = flash_with_fake_esptool(&fake, &["--esptool-timeout", "2"]);
+    assert_eq!(o.status.code(), Some(4), "{}", common::describe_output(&o));
+    let err = stderr(&o);
+    assert!(err.contains("esptool did not finish within 2 s"), "{err}");
+    assert!(err.contains("(--esptool-timeout)"), "{err}");
+    // The error quotes at most a bounded piece of the flood.
+    assert!(
+        o.stderr.len() < 8 * 1024,
+        "{} bytes of stderr",
+        o.stderr.len()
+    );
+    let pid = fake
+        .child_pid()
+        .expect("the fake esptool started its child");
+    assert!(
+        fake_esptool::ends_within(pid, Duration::from_secs(5)),
+        "process {pid} outlived the stopped esptool"
+    );
+}
+
+#[test]
+fn duration_flags_out_of_range_are_usage_errors() {
+    let app = repo(APP);
+    let dir = common::temp_dir();
+    let port = dir.path().join("no-such-port");
+    for flag in ["--esptool-timeout", "--esptool-stall-timeout"] {
+        for value in ["1e-12", "0", "-1", "NaN", "inf", "1e300", "ten"] {
+            let o = cli(
+                &flash_args(
+                    app.to_str().unwrap(),
+                    port.to_str().unwrap(),
+                    &["--dry-run", flag, value],
+                ),
+                &[],
+            );
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{flag} {value}: {}",
+                common::describe_output(&o)
+            );
+            let err = stderr(&o);
+            assert!(err.contains(flag) && err.contains("0.1 to 86400"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn help_offers_one_profile() {
+    let o = cli(&["flash", "--help"], &[]);
+    assert_ok(&o);
+    let help = String::from_utf8_lossy(&o.stdout);
+    let line = help
+        .lines()
+        .skip_while(|l| !l.contains("--profile"))
+        .take(3)
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!line.contains("one output per profile"), "{line}");
+    assert!(line.contains("at most one"), "{line}");
+}
+
+#[test]
+fn dry_run_shows_the_plan_and_touches_no_port() {
+    // An app image: the device's table decides; the rule and the candidate are shown.
+    let sim = Sim::start(Config::new(Chip::Esp32c3));
+    let app = repo(APP);
+    let o = cli(
+        &flash_args(app.to_str().unwrap(), sim.port(), &["--dry-run", "--json"]),
+        &[],
+    );
+    assert_ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(SECRET));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON summary");
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["chip"], "esp32c3");
+    assert_eq!(v["tool"], "espflash");
+    assert_eq!(v["writes"], serde_json::json!([]));
+    assert_eq!(v["device_table"]["read_at"], 0x8000);
+    assert!(
+        v["device_table"]["target"]
+            .as_str()
+            .unwrap()
+            .contains("factory")
+    );
+    let want = expected(&app, VALUES);
+    assert_eq!(v["device_table"]["len"], want.len());
+    assert_eq!(v["sha256"], sha256_hex(&want));
+    let o = cli(
+        &flash_args(app.to_str().unwrap(), sim.port(), &["--dry-run"]),
+        &[],
+    );
+    assert_ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("factory app partition, else ota_0"), "{text}");
+    assert!(text.contains("0x8000"), "{text}");
+    assert!(text.contains("nothing written"), "{text}");
+    assert!(!text.contains(SECRET));
+
+    // A merged image: its place is known.
+    let merged = repo(MERGED);
+    let o = cli(
+        &flash_args(
+            merged.to_str().unwrap(),
+            sim.port(),
+            &["--dry-run", "--json"],
+        ),
+        &[],
+    );
+    assert_ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON summary");
+    assert_eq!(v["writes"][0]["offset"], 0);
+    assert_eq!(v["writes"][0]["what"], "merged image");
+    assert!(v.get("device_table").is_none());
+    let l = sim.finish();
+    assert!(l.log.is_empty(), "the port was touched: {:?}", l.log);
+
+    // ESP8266 without any esptool: a dry run does not need it.
+    let home = common::temp_dir();
+    let h = home.path().to_str().unwrap();
+    let image = repo("examples/c-firmware/prebuilt/esp8266-demo.bin");
+    let port = home.path().join("no-such-port");
+    let o = cli(
+        &flash_args(
+            image.to_str().unwrap(),
+            port.to_str().unwrap(),
+            &["--dry-run", "--json"],
+        ),
+        &[("PATH", ""), ("HOME", h), ("PLATFORMIO_CORE_DIR", h)],
+    );
+    assert_ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON summary");
+    assert_eq!(v["tool"], "esptool");
+    assert_eq!(v["writes"][0]["offset"], 0x1000);
+    assert!(stderr(&o).contains("boot loader"), "{}", stderr(&o));
+
+    // Nothing is flashed, so nothing is recorded.
+    let o = cli(
+        &flash_args(
+            app.to_str().unwrap(),
+            port.to_str().unwrap(),
+            &["--dry-run", "--record", "x.jsonl"],
+        ),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", common::describe_output(&o));
 }
 
 fn esptool_write(

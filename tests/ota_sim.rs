@@ -667,6 +667,138 @@ fn stalled_transfer_times_out() {
 }
 
 #[test]
+fn ok_before_the_image_is_complete_is_a_failure() {
+    let s = setup();
+    // ESP32: `1024OK` after the first chunk of 66400 bytes.
+    let mut c = arduino::Config::new(Flavor::Esp32);
+    c.ok_after = Some(1024);
+    let dev = Device::start(c);
+    let out = ota(&s, "app.bin", &dev, &["--timeout", "3"]);
+    assert_code(&out, 4, "premature OK");
+    let e = stderr(&out);
+    assert!(
+        e.contains("answered OK but acknowledged 1024 of 66400 bytes (1024 sent)"),
+        "{e}"
+    );
+    assert!(e.contains("not confirmed"), "{e}");
+    assert!(!stdout(&out).contains("accepted"), "{}", stdout(&out));
+
+    // ESP8266: OK after half the image, its count in the same segment.
+    let size = patched(&s, "esp8266.bin").len();
+    let mut c = arduino::Config::new(Flavor::Esp8266);
+    c.ok_after = Some(size / 2);
+    let dev = Device::start(c);
+    let out = ota(&s, "esp8266.bin", &dev, &["--timeout", "3"]);
+    assert_code(&out, 4, "premature OK (ESP8266)");
+    let e = stderr(&out);
+    assert!(e.contains("answered OK but acknowledged"), "{e}");
+    assert!(e.contains(&format!("of {size} bytes")), "{e}");
+}
+
+#[test]
+fn garbage_answer_reports_what_was_acknowledged() {
+    let s = setup();
+    let size = patched(&s, "esp8266.bin").len();
+    let mut c = arduino::Config::new(Flavor::Esp8266);
+    c.garbage_after = Some(1460);
+    let dev = Device::start(c);
+    let out = ota(
+        &s,
+        "esp8266.bin",
+        &dev,
+        &["--timeout", "3", "--result-timeout", "1"],
+    );
+    assert_code(&out, 4, "garbage answer");
+    let e = stderr(&out);
+    assert!(
+        e.contains(&format!("acknowledged 1460 of {size} bytes")),
+        "{e}"
+    );
+    assert!(!e.contains("received all"), "{e}");
+    // The peer's text is escaped and bounded: no escape sequence, bell or invalid UTF-8
+    // reaches the terminal.
+    assert!(e.contains("\\x1b[31m"), "{e}");
+    assert!(!out.stderr.iter().any(|&b| b == 0x1b || b == 0x07), "{e}");
+    assert!(std::str::from_utf8(&out.stderr).is_ok());
+    assert!(out.stderr.len() < 1500, "{} bytes: {e}", out.stderr.len());
+}
+
+#[test]
+fn joined_and_split_counts_are_accounted() {
+    let s = setup();
+    let want = patched(&s, "app.bin");
+    for shape in [arduino::AckShape::Joined, arduino::AckShape::Split] {
+        let mut c = arduino::Config::new(Flavor::Esp32);
+        c.acks = shape;
+        let dev = Device::start(c);
+        let out = ota(&s, "app.bin", &dev, &["--timeout", "5"]);
+        assert_code(&out, 0, &format!("{shape:?} counts"));
+        let r = dev.wait_result(Duration::from_secs(5));
+        assert_eq!(r.result, Some(Ok(())), "{shape:?}: {r:?}");
+        assert!(r.flashed == want);
+    }
+}
+
+#[test]
+fn duration_flags_out_of_range_are_usage_errors() {
+    let s = setup();
+    for flag in ["--timeout", "--result-timeout"] {
+        for value in ["1e-12", "0", "-1", "NaN", "inf", "1e300", "ten"] {
+            let out = tp(
+                &s.dir,
+                &[
+                    "ota",
+                    "app.bin",
+                    "--host",
+                    "127.0.0.1",
+                    "--profile",
+                    "kitchen",
+                    "--dry-run",
+                    flag,
+                    value,
+                ],
+                Duration::from_secs(30),
+            );
+            assert_code(&out, 2, &format!("{flag} {value}"));
+            let e = stderr(&out);
+            assert!(e.contains(flag) && e.contains("0.1 to 86400"), "{e}");
+        }
+    }
+    let out = tp(
+        &s.dir,
+        &[
+            "ota",
+            "app.bin",
+            "--host",
+            "127.0.0.1",
+            "--profile",
+            "kitchen",
+            "--dry-run",
+            "--invitations",
+            "0",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_code(&out, 2, "--invitations 0");
+}
+
+#[test]
+fn help_offers_one_profile() {
+    let out = tp(Path::new("."), &["ota", "--help"], Duration::from_secs(30));
+    assert_code(&out, 0, "ota --help");
+    let help = stdout(&out);
+    let line = help
+        .lines()
+        .skip_while(|l| !l.contains("--profile"))
+        .take(3)
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!line.contains("one output per profile"), "{line}");
+    assert!(line.contains("at most one"), "{line}");
+}
+
+#[test]
 fn no_connection_back_names_the_address_and_port() {
     let s = setup();
     let mut c = arduino::Config::new(Flavor::Esp32);

@@ -3,6 +3,7 @@
 //! library (stub, compression, verification), ESP8266 through esptool.
 //! Where the image goes is decided by [`crate::delivery`].
 
+mod dry_run;
 mod esptool;
 mod port;
 mod progress;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
+#[command(mut_arg("profiles", |a| a.help(super::ota::ONE_PROFILE_HELP)))]
 pub struct FlashArgs {
     /// Firmware to personalise and write: app image, merged image, Arduino ESP8266 image, .bin.gz
     pub file: PathBuf,
@@ -60,6 +62,15 @@ pub struct FlashArgs {
     /// Flash offset of the device's partition table (read for app images)
     #[arg(long, value_name = "OFFSET", default_value = "0x8000", value_parser = parse_offset)]
     pub partition_table_offset: u32,
+    /// Personalise and show what would be written where; open no serial port, run no esptool
+    #[arg(long, conflicts_with = "record")]
+    pub dry_run: bool,
+    /// ESP8266 (esptool): seconds the whole write may take before esptool is stopped, 0.1 to 86400 [default: 120 + 4 times the transfer time at --baud + 1 per 64 KiB]
+    #[arg(long, value_name = "S", value_parser = super::ota::parse_seconds, allow_negative_numbers = true)]
+    pub esptool_timeout: Option<Duration>,
+    /// ESP8266 (esptool): seconds esptool may print nothing before it is stopped (0.1 to 86400)
+    #[arg(long, value_name = "S", default_value = "60", value_parser = super::ota::parse_seconds, allow_negative_numbers = true)]
+    pub esptool_stall_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,10 +147,24 @@ pub fn run(args: &FlashArgs) -> CliResult {
         .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", args.file.display())))?;
     // Plans that need no device table are checked before any port is touched.
     let early = !route.needs_table();
-    if early {
+    let early_plan = if early {
         let plan = delivery::plan(&fw, None)
             .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", args.file.display())))?;
-        warnings.extend(plan.warnings);
+        warnings.extend(plan.warnings.iter().cloned());
+        Some(plan)
+    } else {
+        None
+    };
+    if args.dry_run {
+        return dry_run::report(
+            args,
+            profile.as_deref(),
+            &done,
+            &fw,
+            route,
+            early_plan.as_ref(),
+            warnings,
+        );
     }
     print_warnings(&warnings);
 
@@ -669,7 +694,14 @@ fn flash_esp8266(
     let mut progress = Progress::new(terminal, vec![(w.offset, w.what.clone())]);
     let mut started = false;
     let mut t0 = None;
-    let outcome = esptool::run(&tool, &a, |line, o| {
+    let limits = esptool::Limits {
+        deadline: args
+            .esptool_timeout
+            .unwrap_or_else(|| esptool::default_deadline(w.len, args.baud)),
+        deadline_from_flag: args.esptool_timeout.is_some(),
+        stall: args.esptool_stall_timeout,
+    };
+    let outcome = esptool::run(&tool, &a, &limits, |line, o| {
         let pct = esptool::parse_line(line, o);
         if let Some(p) = pct {
             if !started {

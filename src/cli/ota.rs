@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("destination").required(true).args(["host", "http"])))]
+#[command(mut_arg("profiles", |a| a.help(ONE_PROFILE_HELP)))]
 pub struct OtaArgs {
     /// Firmware to personalise and send: app image, merged image (only its app is sent),
     /// Arduino ESP8266 image or its .bin.gz; with --fs a file-system image, sent unchanged
@@ -53,14 +54,14 @@ pub struct OtaArgs {
     #[arg(long, value_name = "P", conflicts_with = "http")]
     pub host_port: Option<u16>,
     /// Seconds to wait for each answer: invitation, authentication, the device's
-    /// connection, each chunk's acknowledgement, an HTTP connection
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
-    pub timeout: f64,
-    /// Seconds to wait for the device's final answer after the last byte
-    #[arg(long, value_name = "S", default_value_t = 60.0)]
-    pub result_timeout: f64,
-    /// ArduinoOTA: invitations to send before giving up
-    #[arg(long, value_name = "N", default_value_t = 3, conflicts_with = "http")]
+    /// connection, each chunk's acknowledgement, an HTTP connection (0.1 to 86400)
+    #[arg(long, value_name = "S", default_value = "10", value_parser = parse_seconds, allow_negative_numbers = true)]
+    pub timeout: Duration,
+    /// Seconds to wait for the device's final answer after the last byte (0.1 to 86400)
+    #[arg(long, value_name = "S", default_value = "60", value_parser = parse_seconds, allow_negative_numbers = true)]
+    pub result_timeout: Duration,
+    /// ArduinoOTA: invitations to send before giving up (1 to 100)
+    #[arg(long, value_name = "N", default_value_t = 3, conflicts_with = "http", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub invitations: u32,
     /// Send a file-system image (SPIFFS/LittleFS) unchanged, instead of firmware
     #[arg(long)]
@@ -171,14 +172,27 @@ struct Summary<'a> {
     seconds: f64,
 }
 
-fn seconds(value: f64, flag: &str) -> CliResult<Duration> {
-    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+/// `--profile` of `flash` and `ota`, which reach one device per run (the shared text
+/// offers one output per profile, which only `patch` does).
+pub(super) const ONE_PROFILE_HELP: &str =
+    "Credential profile from the config file ([profiles.NAME]); one device per run, so at most one";
+
+/// The shortest and longest wait a duration flag accepts, in seconds. Below 0.1 s no
+/// network or serial answer can arrive (and a zero socket timeout is an error); above a
+/// day is a typo.
+pub(super) const SECONDS_RANGE: (f64, f64) = (0.1, 86_400.0);
+
+/// Parses a duration flag: seconds, fractions allowed, within [`SECONDS_RANGE`].
+/// Zero, negative, NaN, infinite and absurd values are usage errors naming the range
+/// (clap adds the flag).
+pub(super) fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let (min, max) = SECONDS_RANGE;
+    let range = format!("expected a number of seconds from {min} to {max}");
+    let value: f64 = text.trim().parse().map_err(|_| range.clone())?;
+    if value.is_finite() && (min..=max).contains(&value) {
         Ok(Duration::from_secs_f64(value))
     } else {
-        Err(CliError::new(
-            exit::USAGE,
-            format!("{flag} takes a number of seconds greater than 0 (at most 86400)"),
-        ))
+        Err(range)
     }
 }
 
@@ -191,8 +205,7 @@ fn personalisation_given(p: &PersonalizeArgs) -> bool {
 }
 
 pub fn run(args: &OtaArgs) -> CliResult {
-    let timeout = seconds(args.timeout, "--timeout")?;
-    let result_timeout = seconds(args.result_timeout, "--result-timeout")?;
+    let (timeout, result_timeout) = (args.timeout, args.result_timeout);
     let runs = args.personalize.profile_runs();
     if runs.len() > 1 {
         return Err(CliError::new(
@@ -523,5 +536,24 @@ fn report(s: &Summary, json: bool) {
     );
     for line in args::slot_lines(s.slots) {
         outln!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_flags_accept_only_a_sane_range() {
+        assert_eq!(parse_seconds("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("0.1"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_seconds("86400"), Ok(Duration::from_secs(86_400)));
+        for bad in [
+            "1e-12", "0", "-0", "-1", "0.09", "NaN", "inf", "-inf", "1e300", "86401", "", "ten",
+        ] {
+            let e = parse_seconds(bad).unwrap_err();
+            assert!(e.contains("from 0.1 to 86400"), "{bad}: {e}");
+        }
     }
 }

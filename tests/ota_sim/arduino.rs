@@ -25,7 +25,10 @@
 //!   idle: the host must invite again.
 //!
 //! Injected faults: no connection back (a host firewall), a drop-out after N bytes, a flash
-//! write failure at an offset, a corrupting link (one byte flipped: MD5 mismatch), a stall.
+//! write failure at an offset, a corrupting link (one byte flipped: MD5 mismatch), a stall,
+//! an `OK` before the image is complete, garbage (ANSI escapes, bytes that are not UTF-8)
+//! in place of counts. And the shapes TCP gives honest counts: several joined in one
+//! segment, one split over several.
 //! Every socket operation has a timeout; the thread stops when the [`Device`] is dropped.
 #![allow(dead_code)]
 
@@ -75,6 +78,31 @@ pub struct Config {
     pub corrupt_at: Option<usize>,
     /// ESP8266's `delay(1000)` before and after the final `OK`.
     pub ok_delay: Duration,
+    /// Once this many bytes arrived: write the count and `OK` in one segment and close,
+    /// with the image incomplete (a broken or hostile device).
+    pub ok_after: Option<usize>,
+    /// Once this many bytes arrived: answer every further piece with [`GARBAGE`] instead
+    /// of its count (no line break), and keep reading.
+    pub garbage_after: Option<usize>,
+    /// How the counts travel (ESP32 flavours).
+    pub acks: AckShape,
+}
+
+/// Not an ArduinoOTA answer: ANSI escapes (colour, window title, clear screen), a bell,
+/// bytes that are not UTF-8, and more text than any message should quote.
+pub const GARBAGE: &[u8] = b"\x1b[31m\x1b]0;pwned\x07\x1b[2J\xff\xfe not a count ";
+
+/// The shape of the device's counts on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckShape {
+    /// One write per piece read.
+    Normal,
+    /// The piece is read and written in parts of at most 500 bytes, and their counts go
+    /// out together in one write (`500500460`): TCP joining segments.
+    Joined,
+    /// Each count is written a digit at a time with a pause between: one count split over
+    /// several segments.
+    Split,
 }
 
 impl Config {
@@ -89,6 +117,9 @@ impl Config {
             fail_write_at: None,
             corrupt_at: None,
             ok_delay: Duration::from_millis(1000),
+            ok_after: None,
+            garbage_after: None,
+            acks: AckShape::Normal,
         }
     }
 }
@@ -168,6 +199,13 @@ impl Drop for Device {
 }
 
 // =============================================================================================
+
+/// What follows a piece, with the misbehaviours.
+enum Act {
+    Count,
+    NoCount,
+    End,
+}
 
 enum State {
     Idle,
@@ -512,6 +550,55 @@ impl Sim {
         self.finish(Err("stalled".into()));
     }
 
+    /// The injected misbehaviours after a piece of `n` bytes (`total` so far).
+    fn misbehave(&self, c: &mut TcpStream, total: usize, n: usize, flashed: &[u8]) -> Act {
+        if self.cfg.ok_after.is_some_and(|at| total >= at) {
+            let _ = c.write_all(format!("{n}OK").as_bytes());
+            let _ = c.flush();
+            std::thread::sleep(Duration::from_millis(50));
+            let _ = c.shutdown(Shutdown::Both);
+            self.rec.lock().unwrap().flashed = flashed.to_vec();
+            self.finish(Err(format!("premature OK after {total} bytes")));
+            return Act::End;
+        }
+        if self.cfg.garbage_after.is_some_and(|at| total > at) {
+            let _ = c.write_all(GARBAGE);
+            let _ = c.write_all(&[b'A'; 3000]);
+            if self.rec.lock().unwrap().result.is_none() {
+                self.finish(Err(format!("garbage after {total} bytes")));
+            }
+            return Act::NoCount;
+        }
+        Act::Count
+    }
+
+    /// Writes the count of a piece of `n` bytes in the configured shape.
+    fn send_count(&self, c: &mut TcpStream, n: usize) {
+        let digits = n.to_string();
+        match self.cfg.acks {
+            AckShape::Normal => {
+                let _ = c.write_all(digits.as_bytes());
+            }
+            AckShape::Joined => {
+                let mut counts = String::new();
+                let mut left = n;
+                while left > 0 {
+                    let part = left.min(500);
+                    counts.push_str(&part.to_string());
+                    left -= part;
+                }
+                let _ = c.write_all(counts.as_bytes());
+            }
+            AckShape::Split => {
+                for d in digits.as_bytes() {
+                    let _ = c.write_all(&[*d]);
+                    let _ = c.flush();
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+            }
+        }
+    }
+
     fn receive_esp8266(&mut self, c: &mut TcpStream, inv: &Invite) {
         let mut total = 0usize;
         let mut flashed = Vec::with_capacity(inv.size);
@@ -550,6 +637,11 @@ impl Sim {
                     let _ = c.write_all(ok.to_string().as_bytes());
                 }
                 break;
+            }
+            match self.misbehave(c, total, n, &flashed) {
+                Act::End => return,
+                Act::NoCount => continue,
+                Act::Count => {}
             }
             let _ = c.write_all(n.to_string().as_bytes());
         }
@@ -662,7 +754,12 @@ impl Sim {
                 break;
             }
             written_last = n;
-            let _ = c.write_all(n.to_string().as_bytes());
+            match self.misbehave(c, total, n, &flashed) {
+                Act::End => return,
+                Act::NoCount => continue,
+                Act::Count => {}
+            }
+            self.send_count(c, n);
         }
         self.rec.lock().unwrap().flashed = flashed.clone();
         if error == Some("Receive Failed") {

@@ -24,6 +24,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake_esptool;
 pub mod loader;
 
 pub use loader::{Chip, Loader};

@@ -7,6 +7,11 @@ use crate::cli::exit::{self, CliError};
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
 
 /// Overrides the search: a path to `esptool`/`esptool.py`, or a command name.
 pub const ENV: &str = "THINGER_PATCH_ESPTOOL";
@@ -47,31 +52,32 @@ impl Esptool {
         format!("esptool {v} ({})", self.source)
     }
 
-    fn expression(&self, args: &[OsString]) -> duct::Expression {
-        let mut all = self.prefix.clone();
-        all.extend(args.iter().cloned());
-        duct::cmd(&self.program, all)
-    }
-
-    /// Asks for its version (`esptool version`); `None` when it does not answer.
+    /// Asks for its version (`esptool version`, bounded); `false` when it does not answer.
     fn probe(&mut self) -> bool {
-        let out = self
-            .expression(&["version".into()])
-            .stderr_to_stdout()
-            .stdout_capture()
-            .stdin_null()
-            .unchecked()
-            .env("NO_COLOR", "1")
-            .run();
-        match out {
-            Ok(o) if o.status.success() => {
-                self.version = parse_version(&String::from_utf8_lossy(&o.stdout));
+        let limits = Limits {
+            deadline: PROBE_LIMIT,
+            deadline_from_flag: false,
+            stall: PROBE_LIMIT,
+        };
+        let mut text = String::new();
+        let ran = run_bounded(self, &["version".into()], &limits, &mut |line: &str| {
+            if text.len() < 4096 {
+                text.push_str(line);
+                text.push('\n');
+            }
+        });
+        match ran {
+            Ok(true) => {
+                self.version = parse_version(&text);
                 true
             }
             _ => false,
         }
     }
 }
+
+/// How long `esptool version` may take (a Python start-up on a slow machine).
+const PROBE_LIMIT: Duration = Duration::from_secs(30);
 
 /// The first `X.Y.Z` in `esptool version` output (`esptool v5.6.0`, `esptool.py v4.7.0`).
 pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
@@ -109,7 +115,7 @@ pub fn find() -> CliResult<Esptool> {
         let mut t = from_override(&v)?;
         if !t.probe() {
             return Err(CliError::new(
-                exit::DEVICE,
+                exit::IO,
                 format!(
                     "{ENV}={} does not run as esptool (`esptool version` failed); point it at a working esptool, or unset it",
                     Path::new(&v).display()
@@ -147,7 +153,8 @@ pub fn find() -> CliResult<Esptool> {
             return Ok(t);
         }
     }
-    Err(CliError::new(exit::DEVICE, not_found_message()))
+    // A tool this computer lacks is a local problem (exit 3), not a device error.
+    Err(CliError::new(exit::IO, not_found_message()))
 }
 
 /// The message when no esptool is found: how to get one.
@@ -163,7 +170,7 @@ fn from_override(v: &std::ffi::OsStr) -> CliResult<Esptool> {
     let resolved = if p.components().count() > 1 || p.is_file() {
         if !p.is_file() {
             return Err(CliError::new(
-                exit::DEVICE,
+                exit::IO,
                 format!("{ENV}={}: no such file", p.display()),
             ));
         }
@@ -171,7 +178,7 @@ fn from_override(v: &std::ffi::OsStr) -> CliResult<Esptool> {
     } else {
         which::which(&p).map_err(|_| {
             CliError::new(
-                exit::DEVICE,
+                exit::IO,
                 format!("{ENV}={}: not found on PATH", p.display()),
             )
         })?
@@ -179,7 +186,7 @@ fn from_override(v: &std::ffi::OsStr) -> CliResult<Esptool> {
     if resolved.extension().is_some_and(|e| e == "py") {
         let python = python().ok_or_else(|| {
             CliError::new(
-                exit::DEVICE,
+                exit::IO,
                 format!("{source} is a Python script, and no python3 was found to run it"),
             )
         })?;
@@ -383,6 +390,9 @@ pub fn parse_line(line: &str, o: &mut Outcome) -> Option<f32> {
         }
     }
     if l.contains("fatal error") || l.starts_with("Error") || l.contains("FatalError") {
+        if o.errors.len() == MAX_ERRORS {
+            o.errors.remove(0);
+        }
         o.errors.push(l.to_string());
     }
     if !l.is_empty() {
@@ -408,64 +418,287 @@ pub fn parse_line(line: &str, o: &mut Outcome) -> Option<f32> {
     None
 }
 
+/// Bounds on one esptool run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The whole run.
+    pub deadline: Duration,
+    /// Whether `deadline` was given with `--esptool-timeout` (for the message).
+    pub deadline_from_flag: bool,
+    /// The longest time without any output.
+    pub stall: Duration,
+}
+
+/// The default limit for writing `len` bytes at `baud`: 120 s for connecting, the stub
+/// and the resets, plus four times the transfer at 10 bits a byte (the ROM loader,
+/// retries, verification), plus 1 s for every 64 KiB erased. Generous on purpose: it
+/// only has to end a hung esptool.
+pub fn default_deadline(len: usize, baud: u32) -> Duration {
+    let transfer = len as f64 * 10.0 / f64::from(baud.max(1));
+    let erase = len.div_ceil(64 * 1024) as f64;
+    Duration::from_secs_f64((120.0 + 4.0 * transfer + erase).min(86_400.0))
+}
+
+/// Longest line of esptool output kept; the rest of a longer line is dropped (esptool's
+/// own lines are short; a flood without line breaks must not fill the memory).
+const MAX_LINE: usize = 4096;
+/// esptool error lines kept (the last ones).
+const MAX_ERRORS: usize = 16;
+
 /// Runs esptool with `args`, feeding each line to `on_line`; returns what it said.
+/// Stops it (and every process it started) when it exceeds `limits`.
 pub fn run(
     tool: &Esptool,
     args: &[OsString],
+    limits: &Limits,
     mut on_line: impl FnMut(&str, &mut Outcome),
 ) -> CliResult<Outcome> {
-    let reader = tool
-        .expression(args)
-        .stderr_to_stdout()
-        .stdin_null()
-        .unchecked()
-        .env("NO_COLOR", "1")
-        .env("PYTHONUNBUFFERED", "1")
-        .reader()
-        .map_err(|e| CliError::new(exit::DEVICE, format!("cannot run {}: {e}", tool.describe())))?;
     let mut outcome = Outcome::default();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let mut r = &reader;
+    let ran = run_bounded(tool, args, limits, &mut |line: &str| {
+        on_line(line, &mut outcome)
+    });
+    match ran {
+        Ok(success) => {
+            outcome.success = success;
+            Ok(outcome)
+        }
+        Err(Failure::Spawn(e)) => Err(CliError::new(
+            exit::IO,
+            format!("cannot run {}: {e}", tool.describe()),
+        )),
+        Err(Failure::Io(e)) => Err(CliError::new(
+            exit::DEVICE,
+            format!("reading esptool's output or waiting for it failed: {e}"),
+        )),
+        Err(Failure::Stopped(why)) => {
+            let last = outcome.tail.last().map_or(String::new(), |l| {
+                format!("; its last line: \"{}\"", shorten(l))
+            });
+            Err(CliError::new(
+                exit::DEVICE,
+                match why {
+                    Stop::Stall => format!(
+                        "esptool printed nothing for {} s and was stopped (with every process it started){last}. The serial port or the board hangs: check the cable, the port and that the board is in its bootloader; if a long erase needs more time, raise --esptool-stall-timeout",
+                        secs(limits.stall)
+                    ),
+                    Stop::Deadline => format!(
+                        "esptool did not finish within {} s ({}) and was stopped (with every process it started){last}. Check the port and the board, then run again; --esptool-timeout S sets another limit",
+                        secs(limits.deadline),
+                        if limits.deadline_from_flag {
+                            "--esptool-timeout"
+                        } else {
+                            "the limit derived from the image size and --baud"
+                        }
+                    ),
+                },
+            ))
+        }
+    }
+}
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+fn shorten(line: &str) -> String {
+    const MAX: usize = 200;
+    if line.chars().count() <= MAX {
+        line.to_string()
+    } else {
+        line.chars().take(MAX).chain("...".chars()).collect()
+    }
+}
+
+/// Why a bounded run was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Deadline,
+    Stall,
+}
+
+#[derive(Debug)]
+enum Failure {
+    Spawn(std::io::Error),
+    Io(std::io::Error),
+    Stopped(Stop),
+}
+
+/// Runs the tool with `args` in its own process group, stdout and stderr merged into one
+/// pipe read by a thread line by line (each line at most [`MAX_LINE`] bytes). Returns
+/// whether it exited successfully; kills the whole group when a limit is exceeded.
+fn run_bounded(
+    tool: &Esptool,
+    args: &[OsString],
+    limits: &Limits,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<bool, Failure> {
+    let (reader, writer) = std::io::pipe().map_err(Failure::Spawn)?;
+    let mut cmd = Command::new(&tool.program);
+    cmd.args(&tool.prefix)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone().map_err(Failure::Spawn)?)
+        .stderr(writer)
+        .env("NO_COLOR", "1")
+        .env("PYTHONUNBUFFERED", "1");
+    // Its own process group: a timeout stops esptool and whatever it started (a shell
+    // wrapper's children keep the pipe open otherwise).
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let mut child = cmd.spawn().map_err(Failure::Spawn)?;
+    // Our copies of the pipe's write end go with the Command: EOF comes when esptool ends.
+    drop(cmd);
+
+    let seen = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = mpsc::sync_channel::<String>(64);
+    {
+        let seen = seen.clone();
+        std::thread::spawn(move || read_lines(reader, &tx, &seen));
+    }
+    let start = Instant::now();
+    let deadline = start + limits.deadline;
+    let mut last_output = start;
+    let mut last_seen = 0;
+    let mut output_open = true;
+    loop {
+        let n = seen.load(Ordering::Relaxed);
+        if n != last_seen {
+            last_seen = n;
+            last_output = Instant::now();
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            kill_group(&mut child);
+            return Err(Failure::Stopped(Stop::Deadline));
+        }
+        if now >= last_output + limits.stall {
+            kill_group(&mut child);
+            return Err(Failure::Stopped(Stop::Stall));
+        }
+        let tick = Duration::from_millis(100)
+            .min(deadline - now)
+            .min(last_output + limits.stall - now);
+        if output_open {
+            match rx.recv_timeout(tick) {
+                Ok(line) => on_line(&line),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => output_open = false,
+            }
+        } else {
+            // The output ended: wait for the exit, within the same limits.
+            match child.try_wait() {
+                Ok(Some(status)) => return Ok(status.success()),
+                Ok(None) => std::thread::sleep(tick.min(Duration::from_millis(20))),
+                Err(e) => {
+                    kill_group(&mut child);
+                    return Err(Failure::Io(e));
+                }
+            }
+        }
+    }
+}
+
+/// Reads `r` to its end, sending each line (at most [`MAX_LINE`] bytes; `\r` ends a line
+/// too, as esptool's progress uses it) and counting every byte in `seen`.
+fn read_lines(mut r: std::io::PipeReader, tx: &SyncSender<String>, seen: &AtomicU64) {
+    let mut line: Vec<u8> = Vec::with_capacity(256);
+    let mut cut = false;
+    let mut chunk = [0u8; 8192];
+    let text = |line: &[u8], cut: bool| {
+        let mut t = String::from_utf8_lossy(line).into_owned();
+        if cut {
+            t.push_str(" [...]");
+        }
+        t
+    };
     loop {
         let n = match r.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(CliError::new(
-                    exit::DEVICE,
-                    format!("reading esptool's output: {e}"),
-                ));
-            }
+            Err(_) => break,
         };
+        seen.fetch_add(n as u64, Ordering::Relaxed);
         for &b in &chunk[..n] {
             if b == b'\n' || b == b'\r' {
-                if !buf.is_empty() {
-                    let line = String::from_utf8_lossy(&buf).into_owned();
-                    on_line(&line, &mut outcome);
-                    buf.clear();
+                if !line.is_empty() {
+                    if tx.send(text(&line, cut)).is_err() {
+                        return;
+                    }
+                    line.clear();
+                    cut = false;
                 }
+            } else if line.len() < MAX_LINE {
+                line.push(b);
             } else {
-                buf.push(b);
+                cut = true;
             }
         }
     }
-    if !buf.is_empty() {
-        let line = String::from_utf8_lossy(&buf).into_owned();
-        on_line(&line, &mut outcome);
+    if !line.is_empty() {
+        let _ = tx.send(text(&line, cut));
     }
-    let status = reader
-        .try_wait()
-        .map_err(|e| CliError::new(exit::DEVICE, format!("waiting for esptool: {e}")))?
-        .map(|o| o.status.success());
-    outcome.success = status == Some(true);
-    Ok(outcome)
+}
+
+/// Kills the child's process group (the child leads it), then the child, and reaps it.
+fn kill_group(child: &mut Child) {
+    #[cfg(target_os = "linux")]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals that process group; the child is
+        // not reaped yet, so its id (and group id) cannot have been reused.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_deadline_grows_with_size_and_falls_with_baud() {
+        // 1 MiB at 460800 baud: 120 + 4 * 22.76 + 16 s.
+        let d = default_deadline(1 << 20, 460_800).as_secs_f64();
+        assert!((d - (120.0 + 4.0 * 22.755_555 + 16.0)).abs() < 0.01, "{d}");
+        assert!(default_deadline(1 << 20, 115_200) > default_deadline(1 << 20, 460_800));
+        assert_eq!(default_deadline(0, 460_800), Duration::from_secs(120));
+        // Never beyond a day, whatever the numbers.
+        assert_eq!(
+            default_deadline(usize::MAX / 2, 1),
+            Duration::from_secs(86_400)
+        );
+    }
+
+    #[test]
+    fn error_lines_kept_are_bounded() {
+        let mut o = Outcome::default();
+        for i in 0..1000 {
+            parse_line(&format!("A fatal error occurred: number {i}"), &mut o);
+        }
+        assert_eq!(o.errors.len(), MAX_ERRORS);
+        assert!(o.errors.last().unwrap().ends_with("number 999"));
+        assert_eq!(o.tail.len(), 8);
+    }
 
     #[test]
     fn versions() {

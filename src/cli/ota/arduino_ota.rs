@@ -116,7 +116,7 @@ pub fn send(u: &Upload, progress: &mut Progress) -> Result<Sent, CliError> {
         }
         Reply::Other(text) => {
             return Err(device_error(format!(
-                "{} ({}) gave an unexpected answer to the invitation: {text:?}; is this an ArduinoOTA port?",
+                "{} ({}) gave an unexpected answer to the invitation: \"{text}\"; is this an ArduinoOTA port?",
                 u.host, u.device
             )));
         }
@@ -267,7 +267,7 @@ fn describe(r: &Reply) -> String {
         Reply::Ok => "OK".into(),
         Reply::Auth { nonce, .. } => format!("AUTH with a {}-digit nonce", nonce.len()),
         Reply::AuthFailed => "Authentication Failed".into(),
-        Reply::Refused(t) | Reply::Other(t) => format!("{t:?}"),
+        Reply::Refused(t) | Reply::Other(t) => format!("\"{t}\""),
     }
 }
 
@@ -336,43 +336,42 @@ allow incoming TCP connections on port {} (pin it with --host-port {} to open ju
     )))
 }
 
-/// Streams the image and reads the device's answers.
+/// Streams the image and reads the device's answers: the next chunk goes only once every
+/// byte sent so far is acknowledged (see [`AnswerScanner`] for the accounting rule).
 fn transfer(mut stream: TcpStream, u: &Upload, progress: &mut Progress) -> Result<(), CliError> {
     let setup =
         |e: std::io::Error| device_error(format!("cannot configure the device's connection: {e}"));
     stream.set_nodelay(true).map_err(setup)?;
-    stream.set_read_timeout(Some(u.timeout)).map_err(setup)?;
     stream.set_write_timeout(Some(u.timeout)).map_err(setup)?;
     let total = u.data.len();
-    let mut scanner = AnswerScanner::new();
+    let mut acks = AnswerScanner::new(total);
     let mut buf = [0u8; 512];
-    let mut sent = 0usize;
     for chunk in u.data.chunks(u.core.chunk_len()) {
         if let Err(e) = stream.write_all(chunk) {
-            return Err(after_failure(&mut stream, &mut scanner, u, sent, &e));
+            return Err(after_failure(&mut stream, &mut acks, u, &e));
         }
-        sent += chunk.len();
-        // The device answers each piece it wrote with a count (or its final line).
-        match stream.read(&mut buf) {
-            Ok(0) => return Err(closed(&scanner, u, sent)),
-            Ok(n) => match scanner.feed(&buf[..n]) {
-                Answer::Ok => {
-                    progress.done();
-                    return Ok(());
-                }
-                Answer::Error(text) => return Err(refused(u, &text)),
-                Answer::Pending => {}
-            },
-            Err(e) if is_timeout(&e) => {
-                return Err(device_error(format!(
-                    "{} stopped answering: no acknowledgement within {} after {sent} of {total} bytes; the connection stalled (WiFi, or the device is busy)",
-                    u.host,
-                    secs(u.timeout)
-                )));
+        acks.sent(chunk.len());
+        let deadline = Instant::now() + u.timeout;
+        while !acks.all_sent_acknowledged() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(stalled(u, &acks));
             }
-            Err(e) => return Err(after_failure(&mut stream, &mut scanner, u, sent, &e)),
+            stream.set_read_timeout(Some(left)).map_err(setup)?;
+            match stream.read(&mut buf) {
+                Ok(0) => return Err(closed(&acks, u)),
+                Ok(n) => match acks.feed(&buf[..n]) {
+                    Answer::Pending => {}
+                    Answer::Ok => return confirmed(&acks, u, progress),
+                    Answer::Error(text) => return Err(refused(u, &acks, &text)),
+                    Answer::Partial => return Err(rest_of_answer(&mut stream, &mut acks, u)),
+                },
+                Err(e) if is_timeout(&e) => return Err(stalled(u, &acks)),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(after_failure(&mut stream, &mut acks, u, &e)),
+            }
         }
-        progress.update(sent, total);
+        progress.update(acks.acknowledged(), total);
     }
     progress.done();
     // The final answer: the device checks the MD5 and the image, then says OK.
@@ -381,38 +380,107 @@ fn transfer(mut stream: TcpStream, u: &Upload, progress: &mut Progress) -> Resul
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(device_error(format!(
-                "{} received all {total} bytes but gave no final answer within {}",
+                "{} acknowledged all {total} bytes but gave no final answer within {}",
                 u.host,
                 secs(u.result_timeout)
             )));
         }
         stream.set_read_timeout(Some(left)).map_err(setup)?;
         match stream.read(&mut buf) {
-            Ok(0) => return Err(closed(&scanner, u, sent)),
-            Ok(n) => match scanner.feed(&buf[..n]) {
-                Answer::Ok => return Ok(()),
-                Answer::Error(text) => return Err(refused(u, &text)),
+            Ok(0) => return Err(closed(&acks, u)),
+            Ok(n) => match acks.feed(&buf[..n]) {
+                Answer::Ok => return confirmed(&acks, u, progress),
+                Answer::Error(text) => return Err(refused(u, &acks, &text)),
+                Answer::Partial => return Err(rest_of_answer(&mut stream, &mut acks, u)),
                 Answer::Pending => {}
             },
             Err(e) if is_timeout(&e) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(after_failure(&mut stream, &mut scanner, u, sent, &e)),
+            Err(e) => return Err(after_failure(&mut stream, &mut acks, u, &e)),
         }
     }
 }
 
-fn refused(u: &Upload, text: &str) -> CliError {
-    device_error(format!("{} refused the image: {text}", u.host))
+/// `X of Y bytes (Z sent)`, and the digits that matched nothing, for messages.
+fn account(acks: &AnswerScanner) -> String {
+    let mut s = format!(
+        "acknowledged {} of {} bytes ({} sent)",
+        acks.acknowledged(),
+        acks.total(),
+        acks.bytes_sent()
+    );
+    if let Some(d) = acks.unmatched() {
+        s.push_str(&format!(
+            "; its counts \"{d}\" do not add up to the bytes sent"
+        ));
+    }
+    s
 }
 
-/// The connection closed: an error line received before, or a drop.
-fn closed(scanner: &AnswerScanner, u: &Upload, sent: usize) -> CliError {
-    match scanner.at_end() {
-        Some(text) => refused(u, &text),
+/// `OK`: a success only when it came after the device acknowledged every byte.
+fn confirmed(acks: &AnswerScanner, u: &Upload, progress: &mut Progress) -> Result<(), CliError> {
+    progress.done();
+    if acks.complete() {
+        return Ok(());
+    }
+    Err(device_error(format!(
+        "{} answered OK but {}: a device confirms only after it received and checked the whole image, so this update is not confirmed (the device may not hold the new firmware); check what runs on it and try again",
+        u.host,
+        account(acks)
+    )))
+}
+
+fn stalled(u: &Upload, acks: &AnswerScanner) -> CliError {
+    device_error(format!(
+        "{} stopped answering: no acknowledgement within {}; it {}; the connection stalled (WiFi, or the device is busy)",
+        u.host,
+        secs(u.timeout),
+        account(acks)
+    ))
+}
+
+fn refused(u: &Upload, acks: &AnswerScanner, text: &str) -> CliError {
+    device_error(format!(
+        "{} refused the image: {text}; it {}",
+        u.host,
+        account(acks)
+    ))
+}
+
+/// Text that is not `OK` began: nothing more is sent; the rest of its line is read for a
+/// moment (bounded), then reported.
+fn rest_of_answer(stream: &mut TcpStream, acks: &mut AnswerScanner, u: &Upload) -> CliError {
+    let deadline = Instant::now() + u.timeout.min(Duration::from_secs(2));
+    let mut buf = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                if let Answer::Error(text) = acks.feed(&buf[..n]) {
+                    return refused(u, acks, &text);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
+    let text = acks.at_end().unwrap_or_default();
+    refused(u, acks, &text)
+}
+
+/// The connection closed: an answer received before, or a drop.
+fn closed(acks: &AnswerScanner, u: &Upload) -> CliError {
+    match acks.at_end() {
+        Some(text) => refused(u, acks, &text),
         None => device_error(format!(
-            "{} closed the connection after {sent} of {} bytes without confirming the update (no OK): the device may have rebooted, run out of memory or lost its network; nothing was activated, try again",
+            "{} closed the connection after {} of {} bytes without confirming the update (no OK); it {}: the device may have rebooted, run out of memory or lost its network; nothing was activated, try again",
             u.host,
-            u.data.len()
+            acks.bytes_sent(),
+            acks.total(),
+            account(acks)
         )),
     }
 }
@@ -420,9 +488,8 @@ fn closed(scanner: &AnswerScanner, u: &Upload, sent: usize) -> CliError {
 /// A write or read failed: the device may have written its error line before closing.
 fn after_failure(
     stream: &mut TcpStream,
-    scanner: &mut AnswerScanner,
+    acks: &mut AnswerScanner,
     u: &Upload,
-    sent: usize,
     e: &std::io::Error,
 ) -> CliError {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
@@ -430,19 +497,21 @@ fn after_failure(
     for _ in 0..8 {
         match stream.read(&mut buf) {
             Ok(n) if n > 0 => {
-                if let Answer::Error(text) = scanner.feed(&buf[..n]) {
-                    return refused(u, &text);
+                if let Answer::Error(text) = acks.feed(&buf[..n]) {
+                    return refused(u, acks, &text);
                 }
             }
             _ => break,
         }
     }
-    if let Some(text) = scanner.at_end() {
-        return refused(u, &text);
+    if let Some(text) = acks.at_end() {
+        return refused(u, acks, &text);
     }
     device_error(format!(
-        "the connection to {} dropped after {sent} of {} bytes ({e}): the device may have rebooted, run out of memory or lost its network; nothing was activated, try again",
+        "the connection to {} dropped after {} of {} bytes ({e}); it {}: the device may have rebooted, run out of memory or lost its network; nothing was activated, try again",
         u.host,
-        u.data.len()
+        acks.bytes_sent(),
+        acks.total(),
+        account(acks)
     ))
 }
