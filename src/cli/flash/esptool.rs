@@ -650,22 +650,13 @@ fn read_lines(mut r: std::io::PipeReader, tx: &SyncSender<String>, seen: &Atomic
 
 /// Kills the child's process group (the child leads it), then the child, and reaps it.
 fn kill_group(child: &mut Child) {
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {
         // SAFETY: kill(2) with a negative pid signals that process group; the child is
         // not reaped yet, so its id (and group id) cannot have been reused.
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
         }
-    }
-    #[cfg(all(unix, not(target_os = "linux")))]
-    {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", child.id())])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
     }
     let _ = child.kill();
     let _ = child.wait();
