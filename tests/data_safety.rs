@@ -812,3 +812,24 @@ fn verify_accepts_host_elf_on_request() {
     );
     assert_code(&o, 0, "host ELF with --host-elf");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_flash_record_that_is_a_fifo_is_refused_before_any_device_is_touched() {
+    let tmp = common::temp_dir();
+    let dir = tmp.path();
+    demo(dir, "fw.bin");
+    let fifo = dir.join("record.fifo");
+    mkfifo(&fifo);
+    let mut args = vec!["flash", "fw.bin"];
+    args.extend(REQ);
+    args.extend(["--record", "record.fifo", "--port", "/nonexistent/ttyUSB9"]);
+    let o = run_bounded(dir, &args, Duration::from_secs(60));
+    assert_code(&o, 3, "--record FIFO");
+    let t = text(&o);
+    assert!(
+        t.contains("record.fifo") && t.contains("not a regular file"),
+        "{t}"
+    );
+    assert!(!t.contains("ttyUSB9"), "the port was tried: {t}");
+}

@@ -129,6 +129,10 @@ pub fn run(args: &FlashArgs) -> CliResult {
         ));
     }
     let profile = runs.into_iter().next().flatten();
+    if let Some(path) = &args.record {
+        // Checked before the device is touched: a FIFO or device node would block or be lost.
+        fsio::destination(path)?;
+    }
     let input = fsio::read(&args.file)?;
     let mut warnings = Vec::new();
     let config = args.personalize.load_config(&mut warnings)?;

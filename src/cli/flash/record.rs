@@ -38,7 +38,7 @@ pub struct Record {
 pub fn append(path: &Path, record: &Record) -> CliResult<()> {
     let mut line = serde_json::to_string(record).expect("a record serialises");
     line.push('\n');
-    let existed = path.exists();
+    let existed = crate::cli::fsio::destination(path)?.exists;
     let mut opts = OpenOptions::new();
     opts.append(true).create(true);
     #[cfg(unix)]
