@@ -96,6 +96,21 @@ pub enum Error {
     Gzip { reason: String },
 
     #[error(
+        "a second gzip member starts at offset {offset:#x} of the file, after the first stream: the ESP8266 updater decompresses only the first one, so the device would get part of the image; decompress the file and compress the image again as one stream (gzip -9)"
+    )]
+    GzipMembers { offset: usize },
+
+    #[error(
+        "{len} bytes that are not gzip data follow the gzip stream at offset {offset:#x} of the file: the file is damaged or something was appended to it; use the .bin.gz as the build wrote it"
+    )]
+    GzipTrailing { offset: usize, len: usize },
+
+    #[error(
+        "the gzip stream at offset 0x0 holds another gzip stream: the file was compressed twice; decompress it once (gunzip) and use the result, a single .bin.gz"
+    )]
+    GzipNested,
+
+    #[error(
         "{len} bytes at address {addr:#010x} are not patchable data of {space}: only segment data (ELF: allocated sections) can be patched"
     )]
     Unmapped {

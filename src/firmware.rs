@@ -5,8 +5,9 @@ use crate::checksum;
 use crate::chip::Chip;
 use crate::error::{Error, Result};
 use crate::format::app_image::{APP_DESC_LEN, AppImage, HeaderKind};
+use crate::format::partition_table::{self, PartitionTable};
 use crate::format::signature::Signature;
-use crate::format::{ArduinoTrailer, Layout, gzip};
+use crate::format::{self, ArduinoApp, ArduinoTrailer, Layout, MergedImage, gzip};
 use crate::report::{
     ChecksumReport, ChecksumStatus, CrcReport, DigestReport, ImageReport, Problem, Report,
     SegmentReport, TableReport,
@@ -79,10 +80,12 @@ impl<'a> Firmware<'a> {
 
     pub fn parse_with(bytes: &'a [u8], options: ParseOptions) -> Result<Firmware<'a>> {
         let (data, compression) = if gzip::is_gzip(bytes) {
-            (
-                Cow::Owned(gzip::decompress(bytes, options.max_decompressed)?),
-                Some(Compression::Gzip),
-            )
+            let inner = gzip::decompress(bytes, options.max_decompressed)?;
+            // Compressed data is random-looking: without this it would be called encrypted.
+            if gzip::is_gzip(&inner) {
+                return Err(Error::GzipNested);
+            }
+            (Cow::Owned(inner), Some(Compression::Gzip))
         } else {
             (Cow::Borrowed(bytes), None)
         };
@@ -179,9 +182,13 @@ impl<'a> Firmware<'a> {
                 )]
             }
             Layout::Arduino(a) => {
-                let mut space = image_space("app".into(), ImageKey::Arduino, &a.app, data);
+                // A damaged app has no space: nothing can be patched.
+                let Some(app) = a.app.image() else {
+                    return Vec::new();
+                };
+                let mut space = image_space("app".into(), ImageKey::Arduino, app, data);
                 if a.trailer == Some(ArduinoTrailer::Core3)
-                    && let Some(first) = a.app.segments.first()
+                    && let Some(first) = app.segments.first()
                 {
                     space.protected.push(ProtectedRange {
                         addr: first.addr,
@@ -237,6 +244,9 @@ impl<'a> Firmware<'a> {
     /// the boot space held. Updates XOR checksums at once; digests and CRCs are
     /// re-sealed by [`Firmware::finish`]. Returns the changed copies.
     pub fn patch(&mut self, addr: u32, new: &[u8]) -> Result<Vec<PatchedCopy>> {
+        // First: an invalid file is refused for what is wrong with it, not for
+        // what a damaged part no longer maps (a missing app has no addresses).
+        self.check_valid()?;
         let spaces = self.spaces();
         let primary = spaces.first().ok_or_else(|| Error::Unmapped {
             space: "this file (no app image)".into(),
@@ -275,6 +285,14 @@ impl<'a> Firmware<'a> {
                 });
             }
         }
+        self.check_valid()
+    }
+
+    /// Fails with [`Error::InvalidBeforePatch`] (naming every problem) unless the
+    /// file as parsed verifies valid. Callers that look for slots or placeholders
+    /// call it first, so that a damaged file is refused for what is wrong with it
+    /// rather than for a value that cannot be found in it. Checked once.
+    pub fn check_valid(&mut self) -> Result<()> {
         if !self.checked_before_patch {
             let report = self.verify();
             if !report.valid {
@@ -301,7 +319,7 @@ impl<'a> Firmware<'a> {
         match (&self.layout, key) {
             (Layout::App(t), ImageKey::App) => Some(t.image.checksum_offset),
             (Layout::Esp8266V2(v), ImageKey::Esp8266V2) => Some(v.image.checksum_offset),
-            (Layout::Arduino(a), ImageKey::Arduino) => Some(a.app.checksum_offset),
+            (Layout::Arduino(a), ImageKey::Arduino) => a.app.image().map(|i| i.checksum_offset),
             (Layout::Merged(m), ImageKey::MergedApp(i)) => Some(m.apps[i].image.checksum_offset),
             _ => None,
         }
@@ -336,7 +354,7 @@ impl<'a> Firmware<'a> {
         for key in dirty {
             let image = match (&self.layout, key) {
                 (Layout::App(t), ImageKey::App) => Some(t.image.clone()),
-                (Layout::Arduino(a), ImageKey::Arduino) => Some(a.app.clone()),
+                (Layout::Arduino(a), ImageKey::Arduino) => a.app.image().cloned(),
                 (Layout::Merged(m), ImageKey::MergedApp(i)) => Some(m.apps[i].image.clone()),
                 _ => None,
             };
@@ -403,6 +421,33 @@ impl<'a> Firmware<'a> {
         let mut notes = Vec::new();
         match &self.layout {
             Layout::Elf(e) => {
+                let mut problems = Vec::new();
+                // The app descriptor counts: esptool's esp32c6-appdesc.elf holds only that.
+                if e.sections.is_empty() && e.protected.is_empty() {
+                    problems.push(Problem {
+                        code: "no_sections",
+                        offset: Some(e.section_headers),
+                        message: format!(
+                            "the ELF has no allocated, file-backed sections (section headers at {:#x}): nothing in it would be loaded on a device, so it is not firmware, or its section headers were stripped; use the ELF the build wrote",
+                            e.section_headers
+                        ),
+                    });
+                }
+                if e.chip() == Some(Chip::Esp8266)
+                    && format::looks_like_eboot(e.entry, e.sections.iter().map(|s| s.addr))
+                {
+                    notes.push(eboot_note(e.entry));
+                }
+                if !e.aliased.is_empty() {
+                    notes.push(format!(
+                        "section header(s) {} cover file bytes that another section holds already (aliased sections): those bytes count once, at the address of the first section",
+                        e.aliased
+                            .iter()
+                            .map(|s| format!("{} ({:#x}..{:#x})", s.name, s.offset, s.offset + s.len))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
                 images.push(ImageReport {
                     role: "elf".into(),
                     offset: 0,
@@ -424,8 +469,8 @@ impl<'a> Firmware<'a> {
                     sha256: None,
                     crc: None,
                     signature: None,
-                    problems: Vec::new(),
-                    valid: true,
+                    valid: problems.is_empty(),
+                    problems,
                 });
                 notes.push(format!(
                     "{} ELF: no integrity fields; patch it, then convert it to an image",
@@ -435,6 +480,9 @@ impl<'a> Firmware<'a> {
             Layout::App(t) => {
                 let mut r = self.check_image("app", &t.image, None);
                 r.signature = t.signature.clone();
+                if format::is_lone_eboot(&t.image) {
+                    notes.push(eboot_note(t.image.entry));
+                }
                 if t.trailing > 0 {
                     notes.push(format!(
                         "{} bytes of unknown data follow the image at {:#x}",
@@ -464,11 +512,18 @@ impl<'a> Firmware<'a> {
             }
             Layout::Arduino(a) => {
                 images.push(self.check_image("eboot", &a.eboot, None));
+                let app = match &a.app {
+                    ArduinoApp::Image(app) => app,
+                    ArduinoApp::Missing { reason } => {
+                        images.push(missing_app_report(reason));
+                        return self.report(images, table, notes);
+                    }
+                };
                 let core3 = (a.trailer == Some(ArduinoTrailer::Core3)).then(|| {
                     let o = ArduinoTrailer::Core3.offset();
                     o..o + 8
                 });
-                let mut r = self.check_image("app", &a.app, core3);
+                let mut r = self.check_image("app", app, core3);
                 r.signature = a.signature.clone();
                 match a.trailer {
                     Some(t) => {
@@ -528,7 +583,7 @@ impl<'a> Firmware<'a> {
                     ));
                 }
                 if let Some(t) = &m.table {
-                    let problems: Vec<Problem> = t
+                    let mut problems: Vec<Problem> = t
                         .md5
                         .iter()
                         .filter(|m| !m.valid)
@@ -541,6 +596,7 @@ impl<'a> Firmware<'a> {
                             ),
                         })
                         .collect();
+                    check_merged_table(data, m, t, &mut problems, &mut notes);
                     table = Some(TableReport {
                         offset: t.offset,
                         partitions: t.partitions.clone(),
@@ -553,12 +609,21 @@ impl<'a> Firmware<'a> {
                 }
             }
         }
+        self.report(images, table, notes)
+    }
+
+    fn report(
+        &self,
+        images: Vec<ImageReport>,
+        table: Option<TableReport>,
+        notes: Vec<String>,
+    ) -> Report {
         let valid = images.iter().all(|i| i.valid) && table.as_ref().is_none_or(|t| t.valid);
         Report {
             format: self.format_name(),
             compression: self.compression.map(|_| "gzip"),
             chip: self.chip(),
-            size: data.len(),
+            size: self.data.len(),
             images,
             partition_table: table,
             notes,
@@ -569,6 +634,18 @@ impl<'a> Firmware<'a> {
     fn check_image(&self, role: &str, img: &AppImage, core3: Option<Range<usize>>) -> ImageReport {
         let data = &self.data[..];
         let mut problems = Vec::new();
+        // The ROM and the bootloaders would jump to the entry with nothing loaded.
+        if img.segments.is_empty() {
+            problems.push(Problem {
+                code: "no_segments",
+                offset: Some(img.offset + 1),
+                message: format!(
+                    "the image at {:#x} declares 0 segments (byte {:#x}): it holds no code or data, so it is not firmware",
+                    img.offset,
+                    img.offset + 1
+                ),
+            });
+        }
         let stored = img.stored_checksum(data);
         let computed = img.computed_checksum(data, None);
         let status = if stored == computed {
@@ -738,4 +815,138 @@ fn image_space(label: String, key: ImageKey, img: &AppImage, data: &[u8]) -> Add
         });
     }
     space
+}
+
+/// What a user holding eboot alone needs to hear: it is a boot loader, not an app.
+fn eboot_note(entry: u32) -> String {
+    format!(
+        "this looks like the Arduino ESP8266 boot loader (eboot, code at {:#010x}) on its own: it holds no app; personalise the app instead (its ELF, or the one .bin the Arduino build writes with eboot at 0x0 and the app at {:#x})",
+        entry & !0xFFF,
+        format::ARDUINO_APP_OFFSET
+    )
+}
+
+/// The report of an Arduino app that is not there: an image entry at 0x1000
+/// with one problem, so that `verify` shows it where the app should be.
+fn missing_app_report(reason: &str) -> ImageReport {
+    let at = format::ARDUINO_APP_OFFSET;
+    ImageReport {
+        role: "app".into(),
+        offset: at,
+        kind: "missing",
+        chip: Some(Chip::Esp8266),
+        chip_id: None,
+        entry: 0,
+        segments: Vec::new(),
+        checksum: None,
+        sha256: None,
+        crc: None,
+        signature: None,
+        problems: vec![Problem {
+            code: "app_missing",
+            offset: Some(at),
+            message: format!(
+                "the app at {at:#x} is missing or damaged: {reason}; only the eboot boot loader at 0x0 is intact (the part esptool image-info checks), and eboot does not check the app, so the device would not start"
+            ),
+        }],
+        valid: false,
+    }
+}
+
+/// The largest flash of any ESP chip (the ESP32-P4 maps up to 256 MiB): a
+/// partition that ends past it cannot exist on a device.
+const MAX_FLASH: u64 = 256 << 20;
+
+/// What the partition table of a merged file says about the file: partitions no
+/// flash can hold, a boot app the file does not contain, app images the table
+/// does not point to.
+fn check_merged_table(
+    data: &[u8],
+    m: &MergedImage,
+    t: &PartitionTable,
+    problems: &mut Vec<Problem>,
+    notes: &mut Vec<String>,
+) {
+    for (i, p) in t.partitions.iter().enumerate() {
+        if p.end() > MAX_FLASH {
+            let why = if p.end() > u64::from(u32::MAX) + 1 {
+                "its offset plus size overflows 32 bits"
+            } else {
+                "past the 256 MiB of the largest ESP flash"
+            };
+            let entry = t.entry_offset(i);
+            problems.push(Problem {
+                code: "partition_range",
+                offset: Some(entry),
+                message: format!(
+                    "partition table at {:#x}: partition {} (entry at {entry:#x}) spans {:#x}..{:#x}, {why}; fix the table (partitions.csv) and rebuild it",
+                    t.offset,
+                    p.label,
+                    p.offset,
+                    p.end()
+                ),
+            });
+        }
+    }
+    let beyond = |p: &crate::format::partition_table::Partition| p.offset as usize >= data.len();
+    let boot = t.boot_app();
+    match boot {
+        None => problems.push(Problem {
+            code: "boot_app_missing",
+            offset: Some(t.offset),
+            message: format!(
+                "partition table at {:#x} has no app partition: the file holds no bootable app",
+                t.offset
+            ),
+        }),
+        Some(b) if beyond(b) => {
+            let i = t.partitions.iter().position(|p| p == b).unwrap_or(0);
+            let entry = t.entry_offset(i);
+            problems.push(Problem {
+                code: "boot_app_missing",
+                offset: Some(entry),
+                message: format!(
+                    "partition table at {:#x}: the app the bootloader starts, {} ({}, entry at {entry:#x}) at {:#x}, lies past the end of the file ({:#x} bytes): the file holds no bootable app, and flashing it leaves whatever the device has there; merge the app at {:#x}, or fix the table",
+                    t.offset,
+                    b.label,
+                    b.app_role(),
+                    b.offset,
+                    data.len(),
+                    b.offset
+                ),
+            });
+        }
+        Some(_) if m.apps.is_empty() => problems.push(Problem {
+            code: "boot_app_missing",
+            offset: Some(t.offset),
+            message: format!(
+                "partition table at {:#x}: no app partition inside the file holds an image: the file holds no bootable app",
+                t.offset
+            ),
+        }),
+        Some(_) => {}
+    }
+    for p in t.apps().filter(|p| Some(*p) != boot && beyond(p)) {
+        notes.push(format!(
+            "app partition {} ({}) at {:#x} lies past the end of the file: flashing leaves it as it is",
+            p.label,
+            p.app_role(),
+            p.offset
+        ));
+    }
+    // App-like data the table does not point to: an image header at a 64 KiB
+    // boundary (where apps are merged) after the table, outside every partition.
+    let from = (t.offset + partition_table::MAX_LEN).next_multiple_of(0x10000);
+    for o in (from..data.len()).step_by(0x10000) {
+        let inside = t
+            .partitions
+            .iter()
+            .any(|p| (p.offset as u64..p.end()).contains(&(o as u64)));
+        if data[o] == crate::format::app_image::MAGIC && !inside {
+            notes.push(format!(
+                "an image header (0xE9) at {o:#x} lies outside every partition of the table at {:#x}: the bootloader never starts it (was the table changed, or the app merged at the wrong offset?)",
+                t.offset
+            ));
+        }
+    }
 }

@@ -76,6 +76,9 @@ struct Target {
 /// Nothing is returned unless every check passed and the result verifies.
 pub fn personalize(input: &[u8], request: &Request) -> Result<Personalized> {
     let mut fw = Firmware::parse_with(input, request.parse.unwrap_or_default())?;
+    // A damaged file is refused for what is wrong with it, before its slots
+    // and placeholders are looked for (a missing app holds none of them).
+    fw.check_valid()?;
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut targets: BTreeMap<String, Target> = BTreeMap::new();

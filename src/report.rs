@@ -29,7 +29,8 @@ pub struct ImageReport {
     pub role: String,
     /// File offset of the image.
     pub offset: usize,
-    /// `esp32-app`, `esp8266-v1`, `esp8266-v2`, `esp8266-v3`, `elf`.
+    /// `esp32-app`, `esp8266-v1`, `esp8266-v2`, `esp8266-v3`, `elf`, or `missing`
+    /// for an Arduino app that is not there (its problem says why).
     pub kind: &'static str,
     pub chip: Option<Chip>,
     pub chip_id: Option<u16>,
@@ -102,7 +103,11 @@ pub struct TableReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// Stable identifier: `checksum`, `sha256`, `crc`, `chip_id`, `hash_appended`,
-    /// `segment_alignment`, `table_md5`, `bootloader_offset`, `trailer_length`.
+    /// `segment_alignment`, `table_md5`, `bootloader_offset`, `trailer_length`,
+    /// `no_segments` (an image of 0 segments), `app_missing` (the app at 0x1000 of
+    /// an Arduino image), `no_sections` (an ELF without allocated, file-backed
+    /// sections), `partition_range` (a partition past 256 MiB or 4 GiB) and
+    /// `boot_app_missing` (the app the bootloader starts is not in the file).
     pub code: &'static str,
     pub offset: Option<usize>,
     pub message: String,

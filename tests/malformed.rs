@@ -128,6 +128,26 @@ fn cases() -> Vec<Case> {
     let shoff = elf.shoff;
 
     let gz = seeds::gzip(v1b);
+    let gz_len = gz.len();
+    let no_alloc_elf = seeds::elf32(
+        seeds::EM_RISCV,
+        &[
+            seeds::ElfSec {
+                name: ".bss",
+                kind: 8,
+                flags: 3,
+                addr: 0x3FC8_8000,
+                data: vec![0; 0x40],
+            },
+            seeds::ElfSec {
+                name: ".debug_info",
+                kind: 1,
+                flags: 0,
+                addr: 0,
+                data: seeds::filler(0x40, 4),
+            },
+        ],
+    );
 
     let d = ParseOptions::default;
     let mut c = vec![
@@ -231,6 +251,13 @@ fn cases() -> Vec<Case> {
             bytes: edit(a, |b| b[0] = 0xE8),
             options: d(),
             expect: err!(0, Error::UnknownFormat { offset: 0, head } if head.starts_with("e8 03")),
+        },
+        Case {
+            name: "app-zero-segments",
+            // 0 segments, then what looks like a Secure Boot v1 block: not an image, not signed.
+            bytes: seeds::zero_segment_image().bytes,
+            options: d(),
+            expect: invalid("no_segments", 1),
         },
         Case {
             name: "app-bad-checksum",
@@ -366,25 +393,54 @@ fn cases() -> Vec<Case> {
             expect: invalid("crc", crc),
         },
         // --- Arduino ESP8266: eboot + app + core 3.x CRC trailer ------------------------------
+        // A damaged app parses as an Arduino image whose app is missing (eboot is fine, and it is
+        // all esptool checks): invalid, with the reason, and nothing to patch.
         Case {
             name: "arduino-cut-in-app-header",
             bytes: cut(ab, ARDUINO_APP + 4),
             options: d(),
-            expect: err!(
-                ARDUINO_APP,
-                Error::Truncated {
-                    what: "image header",
-                    offset: 0x1000,
-                    needed: 8,
-                    available: 4
-                }
-            ),
+            // "truncated image header at offset 0x1000: it needs 8 bytes but only 4 remain"
+            expect: invalid("app_missing", ARDUINO_APP),
         },
         Case {
             name: "arduino-cut-in-app-segment",
             bytes: cut(ab, ard_h1 + 8 + 4),
             options: d(),
-            expect: err!(ard_h1, Error::SegmentPastEnd { image: 0x1000, index: 1, offset, .. } if *offset == ard_h1),
+            // The reason names the segment header that runs past the end.
+            expect: Expect::Invalid {
+                code: "app_missing",
+                offset: ARDUINO_APP,
+                shown: Some(ard_h1),
+            },
+        },
+        Case {
+            name: "arduino-app-erased",
+            bytes: edit(ab, |b| b[ARDUINO_APP..].fill(0xFF)),
+            options: d(),
+            expect: invalid("app_missing", ARDUINO_APP),
+        },
+        Case {
+            name: "arduino-app-overwritten",
+            bytes: edit(ab, |b| {
+                let n = b.len() - ARDUINO_APP;
+                b[ARDUINO_APP..].copy_from_slice(&seeds::Rng::new(11).bytes(n));
+                b[ARDUINO_APP] = 0x5A;
+            }),
+            options: d(),
+            expect: invalid("app_missing", ARDUINO_APP),
+        },
+        Case {
+            name: "arduino-lone-eboot",
+            // eboot and its 0xAA padding, nothing after: a 4 KiB file.
+            bytes: cut(ab, ARDUINO_APP),
+            options: d(),
+            expect: invalid("app_missing", ARDUINO_APP),
+        },
+        Case {
+            name: "arduino-cut-in-eboot-padding",
+            bytes: cut(ab, ard.eboot.bytes.len() + 0x20),
+            options: d(),
+            expect: invalid("app_missing", ARDUINO_APP),
         },
         Case {
             name: "arduino-bad-crc-trailer",
@@ -475,6 +531,43 @@ fn cases() -> Vec<Case> {
                 }
             ),
         },
+        Case {
+            name: "merged-boot-app-past-the-end",
+            // factory moved to 0x200000, past the end of the file (MD5 recomputed); the data at
+            // 0x10000 (now outside every partition) corrupted: the file holds no bootable app.
+            bytes: edit(mb, |b| {
+                put_u32(b, TABLE + 0x40 + 4, 0x20_0000);
+                let md5 = seeds::md5_entry(&b[TABLE..TABLE + 0x60]);
+                b[TABLE + 0x60..TABLE + 0x80].copy_from_slice(&md5);
+                b[APP + 0x40] ^= 0x55;
+            }),
+            options: d(),
+            expect: invalid("boot_app_missing", TABLE + 0x40),
+        },
+        Case {
+            name: "merged-partition-past-4gib",
+            // factory at 0xfff00000, size 0xffffffff (MD5 recomputed).
+            bytes: edit(mb, |b| {
+                put_u32(b, TABLE + 0x40 + 4, 0xFFF0_0000);
+                put_u32(b, TABLE + 0x40 + 8, 0xFFFF_FFFF);
+                let md5 = seeds::md5_entry(&b[TABLE..TABLE + 0x60]);
+                b[TABLE + 0x60..TABLE + 0x80].copy_from_slice(&md5);
+            }),
+            options: d(),
+            expect: invalid("partition_range", TABLE + 0x40),
+        },
+        Case {
+            name: "merged-partition-past-256mib",
+            // phy_init at 0x0FFFF000, 8 KiB: ends past the largest ESP flash. The app is fine.
+            bytes: edit(mb, |b| {
+                put_u32(b, TABLE + 0x20 + 4, 0x0FFF_F000);
+                put_u32(b, TABLE + 0x20 + 8, 0x2000);
+                let md5 = seeds::md5_entry(&b[TABLE..TABLE + 0x60]);
+                b[TABLE + 0x60..TABLE + 0x80].copy_from_slice(&md5);
+            }),
+            options: d(),
+            expect: invalid("partition_range", TABLE + 0x20),
+        },
         // --- ELF --------------------------------------------------------------------------------
         Case {
             name: "elf-x86-64",
@@ -514,6 +607,13 @@ fn cases() -> Vec<Case> {
             }),
             options: d(),
             expect: err!(shoff + SHDR_LEN, Error::Elf { offset, reason } if *offset == shoff + SHDR_LEN && reason.contains(".text")),
+        },
+        Case {
+            name: "elf-no-allocated-sections",
+            // Only a debug section and a NOBITS .bss: nothing a device would load.
+            bytes: no_alloc_elf.bytes.clone(),
+            options: d(),
+            expect: invalid("no_sections", no_alloc_elf.shoff),
         },
         Case {
             name: "elf-cut-in-section-headers",
@@ -613,6 +713,26 @@ fn cases() -> Vec<Case> {
             expect: err!(0, Error::Gzip { .. }),
         },
         Case {
+            name: "gzip-two-members",
+            // The ESP8266 updater would inflate the first member only.
+            bytes: [gz.clone(), seeds::gzip(b"a second member")].concat(),
+            options: d(),
+            expect: err!(gz_len, Error::GzipMembers { offset } if *offset == gz_len),
+        },
+        Case {
+            name: "gzip-trailing-garbage",
+            bytes: [gz.clone(), b"\0\0garbage".to_vec()].concat(),
+            options: d(),
+            expect: err!(gz_len, Error::GzipTrailing { offset, len: 9 } if *offset == gz_len),
+        },
+        Case {
+            name: "gzip-inside-gzip",
+            // Compressed twice: the inner stream is random-looking, but it is not encrypted.
+            bytes: seeds::gzip(&gz),
+            options: d(),
+            expect: err!(0, Error::GzipNested),
+        },
+        Case {
             name: "gzip-of-truncated-image",
             // Offsets inside a .bin.gz are offsets of the decompressed data.
             bytes: seeds::gzip(&v1b[..v1_cks]),
@@ -686,25 +806,23 @@ fn check_library(case: &Case) -> Vec<String> {
             let chunk = spaces
                 .first()
                 .and_then(|s| s.chunks().into_iter().find(|c| c.len >= 4));
-            match chunk {
-                None => wrong.push("no patchable bytes to try".into()),
-                Some(ch) => {
-                    let before = fw.data().to_vec();
-                    match fw.patch(ch.addr, &[0x11, 0x22, 0x33, 0x44]) {
-                        Err(e @ Error::InvalidBeforePatch { .. }) => {
-                            let msg = e.to_string();
-                            if let Some(o) = shown
-                                && !msg.contains(&format!("{o:#x}"))
-                            {
-                                wrong.push(format!("refusal does not name {o:#x}: {msg}"));
-                            }
-                        }
-                        other => wrong.push(format!("patch did not refuse: {other:?}")),
-                    }
-                    if fw.data() != before {
-                        wrong.push("a refused patch changed the data".into());
+            // A damaged part may have no patchable bytes at all (a missing app): any address
+            // must be refused as invalid then.
+            let addr = chunk.map_or(0x3FFE_8000, |ch| ch.addr);
+            let before = fw.data().to_vec();
+            match fw.patch(addr, &[0x11, 0x22, 0x33, 0x44]) {
+                Err(e @ Error::InvalidBeforePatch { .. }) => {
+                    let msg = e.to_string();
+                    if let Some(o) = shown
+                        && !msg.contains(&format!("{o:#x}"))
+                    {
+                        wrong.push(format!("refusal does not name {o:#x}: {msg}"));
                     }
                 }
+                other => wrong.push(format!("patch did not refuse: {other:?}")),
+            }
+            if fw.data() != before {
+                wrong.push("a refused patch changed the data".into());
             }
         }
         (Expect::Invalid { .. }, Err(e)) => wrong.push(format!("parse failed: {e}")),
@@ -904,7 +1022,7 @@ fn seeds_are_valid_and_patchable() {
             | "app-across-4gib" => "app-image",
             "esp8266-v2" => "esp8266-v2",
             "arduino-core3" => "arduino-esp8266",
-            "merged-esp32c3" => "merged",
+            "merged-esp32c3" | "merged-esp32c3-ota" => "merged",
             "riscv-elf" => "elf",
             other => panic!("unknown seed {other}"),
         };
@@ -1064,6 +1182,313 @@ fn overlapping_segments_read_and_patch_the_same_bytes() {
     assert_eq!(&out[s0..s0 + 0x40], &seg0[..], "segment 0 was written");
     let at = img.seg_data(1) + 0x30;
     assert_eq!(&out[at..at + 9], b"Hello\0\0\0\0");
+}
+
+// =============================================================================================
+// Degenerate and damaged structure that used to pass as valid (issue 8)
+// =============================================================================================
+
+/// A header declaring 0 segments, followed by a zero word and 64 bytes, was reported as "signed:
+/// Secure Boot v1": it is an invalid image, and no signature is detected after it.
+#[test]
+fn zero_segment_image_is_invalid_and_not_signed() {
+    let img = seeds::zero_segment_image();
+    let fw = Firmware::parse(&img.bytes).unwrap();
+    let report = fw.verify();
+    assert!(!report.valid);
+    let app = &report.images[0];
+    assert_eq!(app.signature, None, "a 0-segment image is not signed");
+    let p = app
+        .problems
+        .iter()
+        .find(|p| p.code == "no_segments")
+        .unwrap();
+    assert!(p.message.contains("0 segments"), "{}", p.message);
+    // The same header with one segment of data is a signed image (the detection still works).
+    let mut signed = seeds::e9_image(
+        0x4038_0080,
+        [0x02, 0x20],
+        Some(seeds::Ext {
+            chip_id: 5,
+            hash_appended: true,
+        }),
+        &[seeds::Seg {
+            addr: 0x3FC8_8000,
+            data: seeds::filler(0x40, 1),
+        }],
+    )
+    .bytes;
+    let end = signed.len();
+    signed.extend_from_slice(&img.bytes[img.bytes.len() - 68..]);
+    let report = Firmware::parse(&signed).unwrap().verify();
+    assert!(matches!(
+        report.images[0].signature,
+        Some(thinger_patch::format::signature::Signature::SecureBootV1 { offset }) if offset == end
+    ));
+}
+
+/// An ELF whose `.rodata` is aliased by two more section headers (one at the same address, one
+/// at another) and whose `.flash.appdesc` is aliased at another address: `inspect` listed every
+/// slot twice. Each file byte now counts once: one slot, one placeholder occurrence, one copy of
+/// the bytes in the report, a note naming the aliases, and the app descriptor's bytes cannot be
+/// written through the alias address.
+#[test]
+fn aliased_elf_sections_count_once() {
+    use thinger_patch::slot::record::{self, SlotState};
+    let mut desc = vec![0u8; 256];
+    desc[..4].copy_from_slice(&0xABCD_5432u32.to_le_bytes());
+    desc[48..56].copy_from_slice(b"seed-app");
+    let mut rodata = record::encode("wifi_ssid", 32, 0, SlotState::Default, "");
+    rodata.extend_from_slice(b"Your SSID\0\0\0");
+    rodata.resize(0xC0, 0);
+    let sec = |name: &'static str, flags: u32, addr: u32, data: Vec<u8>| seeds::ElfSec {
+        name,
+        kind: 1,
+        flags,
+        addr,
+        data,
+    };
+    let mut elf = seeds::elf32(
+        seeds::EM_RISCV,
+        &[
+            sec(".flash.appdesc", 2, 0x3C00_0020, desc.clone()),
+            sec(".rodata", 2, 0x3C00_0120, rodata.clone()),
+            sec(".text", 6, 0x4200_0020, seeds::filler(0x80, 9)),
+            sec(".rodata.alias", 2, 0x3C00_0120, rodata.clone()),
+            sec(".rodata.shadow", 2, 0x3C10_0000, rodata.clone()),
+            sec(".appdesc.shadow", 2, 0x3C20_0000, desc.clone()),
+        ],
+    );
+    let sh_offset = |i: usize| elf.shoff + i * SHDR_LEN + 16;
+    for (alias, of) in [(4, 2), (5, 2), (6, 1)] {
+        let at = sh_offset(alias);
+        let target = elf.data_offsets[of] as u32;
+        put_u32(&mut elf.bytes, at, target);
+    }
+    let rodata_at = elf.data_offsets[2];
+    let fw = Firmware::parse(&elf.bytes).unwrap();
+    let report = fw.verify();
+    assert!(report.valid, "{}", report.summary_of_problems());
+
+    let slots = thinger_patch::slot::scan::scan(&fw);
+    assert_eq!(slots.len(), 1, "{slots:x?}");
+    assert_eq!((slots[0].addr, slots[0].offset), (0x3C00_0120, rodata_at));
+    let occ = thinger_patch::placeholder::occurrences(&fw, b"Your SSID");
+    assert_eq!(occ.len(), 1, "{occ:x?}");
+
+    // No file byte is listed twice.
+    let mut ranges: Vec<(usize, usize)> = report.images[0]
+        .segments
+        .iter()
+        .map(|s| (s.offset, s.offset + s.len))
+        .collect();
+    ranges.sort();
+    assert!(
+        ranges.windows(2).all(|w| w[0].1 <= w[1].0),
+        "overlapping file ranges: {ranges:x?}"
+    );
+    let note = report
+        .notes
+        .iter()
+        .find(|n| n.contains("aliased"))
+        .expect("a note names the aliases");
+    for name in [".rodata.alias", ".rodata.shadow", ".appdesc.shadow"] {
+        assert!(note.contains(name), "{note}");
+    }
+
+    // The descriptor's bytes cannot be reached through the alias address (they stay with the
+    // descriptor's own section, which is protected), nor .rodata through its shadow.
+    let mut f = fw.clone();
+    assert!(matches!(
+        f.patch(0x3C20_0030, b"evil"),
+        Err(Error::Unmapped { .. })
+    ));
+    assert!(matches!(
+        f.patch(0x3C00_0030, b"evil"),
+        Err(Error::Protected { .. })
+    ));
+    assert!(matches!(
+        f.patch(0x3C10_0000, b"x"),
+        Err(Error::Unmapped { .. })
+    ));
+    assert_eq!(f.data(), &elf.bytes[..]);
+
+    // Personalising writes the one slot once; the result verifies and re-parses alike.
+    let request = Request {
+        values: vec![Assignment::new("wifi_ssid", "home", Origin::CommandLine)],
+        ..Request::default()
+    };
+    let done = personalize(&elf.bytes, &request).unwrap();
+    assert_eq!(done.slots.len(), 1);
+    assert_eq!(done.slots[0].addresses, vec![0x3C00_0120]);
+    let value_at = rodata_at + record::OFFSET_VALUE;
+    assert_eq!(&done.bytes[value_at..value_at + 5], b"home\0");
+    let changed: Vec<usize> = (0..elf.bytes.len())
+        .filter(|&i| elf.bytes[i] != done.bytes[i])
+        .collect();
+    assert!(
+        changed
+            .iter()
+            .all(|&i| (rodata_at..rodata_at + rodata.len()).contains(&i)),
+        "bytes outside .rodata changed: {changed:x?}"
+    );
+}
+
+/// The case of the issue: the table's factory partition at 0xfff00000 with size 0xffffffff, and
+/// the real (corrupted) app at 0x10000 in no partition. Two table problems, and a note that names
+/// the app-like data at 0x10000.
+#[test]
+fn merged_partition_past_4gib_and_orphan_app_data_are_named() {
+    let mut b = seeds::merged_esp32c3().bytes;
+    put_u32(&mut b, TABLE + 0x40 + 4, 0xFFF0_0000);
+    put_u32(&mut b, TABLE + 0x40 + 8, 0xFFFF_FFFF);
+    let md5 = seeds::md5_entry(&b[TABLE..TABLE + 0x60]);
+    b[TABLE + 0x60..TABLE + 0x80].copy_from_slice(&md5);
+    b[APP + 0x40] ^= 0x55;
+    let fw = Firmware::parse(&b).unwrap();
+    let report = fw.verify();
+    assert!(!report.valid);
+    let table = report.partition_table.as_ref().unwrap();
+    assert!(!table.valid);
+    let codes: Vec<(&str, Option<usize>)> =
+        table.problems.iter().map(|p| (p.code, p.offset)).collect();
+    assert_eq!(
+        codes,
+        [
+            ("partition_range", Some(TABLE + 0x40)),
+            ("boot_app_missing", Some(TABLE + 0x40))
+        ]
+    );
+    assert!(table.problems[0].message.contains("overflows 32 bits"));
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("0x10000") && n.contains("outside every partition")),
+        "{:?}",
+        report.notes
+    );
+    // Only images inside partitions are apps: the corrupted data is not parsed as one.
+    assert_eq!(report.images.len(), 1, "only the bootloader");
+}
+
+/// A merged image whose boot app (ota_0) is in the file and whose ota_1 lies past its end (what
+/// `esptool merge-bin` writes for an OTA table) stays valid, with a note about ota_1.
+#[test]
+fn merged_ota_1_past_the_end_is_a_note() {
+    let m = seeds::merged_esp32c3_ota();
+    let report = Firmware::parse(&m.bytes).unwrap().verify();
+    assert!(report.valid, "{}", report.summary_of_problems());
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("app1") && n.contains("past the end of the file")),
+        "{:?}",
+        report.notes
+    );
+    assert!(
+        !report
+            .notes
+            .iter()
+            .any(|n| n.contains("outside every partition")),
+        "{:?}",
+        report.notes
+    );
+    let roles: Vec<&str> = report.images.iter().map(|i| i.role.as_str()).collect();
+    assert_eq!(roles, ["bootloader", "ota_0 (app0)"]);
+}
+
+/// A bare eboot image without the 0xAA padding (what a converter writes for eboot alone) is what
+/// it is: a valid image, with a note that it is eboot and holds no app.
+#[test]
+fn bare_eboot_image_is_reported_as_eboot() {
+    let ard = seeds::arduino_core3();
+    let bare = &ard.bytes[..ard.eboot.bytes.len()];
+    let fw = Firmware::parse(bare).unwrap();
+    assert_eq!(fw.format_name(), "app-image");
+    let report = fw.verify();
+    assert!(report.valid, "{}", report.summary_of_problems());
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("eboot") && n.contains("holds no app")),
+        "{:?}",
+        report.notes
+    );
+    // The ESP8266 v1 seed (an app at 0x40100000) gets no such note.
+    let v1 = Firmware::parse(&seeds::esp8266_v1().bytes)
+        .unwrap()
+        .verify();
+    assert!(
+        !v1.notes.iter().any(|n| n.contains("eboot")),
+        "{:?}",
+        v1.notes
+    );
+}
+
+/// The damaged Arduino image refuses `personalize` for what is wrong (the missing app), not with
+/// "placeholder does not occur".
+#[test]
+fn damaged_arduino_app_is_refused_for_what_it_is() {
+    let ard = seeds::arduino_core3();
+    let erased = edit(&ard.bytes, |b| b[ARDUINO_APP..].fill(0xFF));
+    let request = Request {
+        values: vec![Assignment::new("seed_text", "Hello", Origin::CommandLine)],
+        placeholders: vec![Placeholder {
+            key: "seed_text".into(),
+            literal: "Your SSID".into(),
+        }],
+        ..Request::default()
+    };
+    // The intact seed personalises.
+    personalize(&ard.bytes, &request).unwrap();
+    match personalize(&erased, &request) {
+        Err(e @ Error::InvalidBeforePatch { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("the app at 0x1000 is missing or damaged")
+                    && msg.contains("no image magic at 0x1000 (found 0xff")
+                    && !msg.contains("does not occur"),
+                "{msg}"
+            );
+        }
+        other => panic!("not refused as invalid: {other:?}"),
+    }
+}
+
+/// The new cases, cut and corrupted everywhere in their first 4 KiB and at their structure:
+/// parsing, verifying, mapping and patching never panic.
+#[test]
+fn property_issue8_cases_never_panic() {
+    let names = [
+        "arduino-app-erased",
+        "arduino-app-overwritten",
+        "arduino-lone-eboot",
+        "arduino-cut-in-eboot-padding",
+        "app-zero-segments",
+        "merged-boot-app-past-the-end",
+        "merged-partition-past-4gib",
+        "merged-partition-past-256mib",
+        "elf-no-allocated-sections",
+        "gzip-two-members",
+        "gzip-trailing-garbage",
+        "gzip-inside-gzip",
+    ];
+    let all = cases();
+    for name in names {
+        let case = all.iter().find(|c| c.name == name).expect(name);
+        let len = case.bytes.len();
+        let hot = [
+            0..0x100,
+            TABLE..TABLE + 0xC0,
+            APP..APP + 0x40,
+            len.saturating_sub(0x40)..len,
+        ];
+        let flips = positions(len, &hot, 128);
+        hammer(name, &case.bytes, &flips);
+    }
 }
 
 // =============================================================================================

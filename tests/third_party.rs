@@ -1333,3 +1333,371 @@ fn merged_flipperhttp_image_matches_esptool_on_each_slice() {
     });
     print_table("merged flipperhttp image", &rows);
 }
+
+// =============================================================================================
+// Damaged files esptool calls valid (issue 8)
+// =============================================================================================
+
+const ARDUINO_FIXTURES: &[&str] = &[
+    "esphome/esp8266-core27.bin",
+    "esphome/esp8266-core3.bin",
+    "esptool/esp8266_deepsleep.bin",
+];
+
+/// A request that patches the placeholder every Arduino fixture lacks: an invalid file must be
+/// refused as invalid before anything is looked for.
+fn placeholder_request() -> thinger_patch::Request {
+    use thinger_patch::placeholder::Placeholder;
+    use thinger_patch::values::{Assignment, Origin};
+    thinger_patch::Request {
+        values: vec![Assignment::new("ssid", "home", Origin::CommandLine)],
+        placeholders: vec![Placeholder {
+            key: "ssid".into(),
+            literal: "Your SSID".into(),
+        }],
+        ..thinger_patch::Request::default()
+    }
+}
+
+/// A real Arduino ESP8266 image whose app at 0x1000 is erased, overwritten, cut off, cut inside
+/// or has a flipped magic byte (or a lone 4 KiB eboot): `esptool image-info` checks only eboot and
+/// calls all of them valid. We call them invalid, say why, the CLI exits 1, and `personalize`
+/// refuses for the missing app (not for a placeholder it cannot find).
+#[test]
+fn arduino_fixtures_with_a_damaged_app_are_invalid() {
+    let esptool = common::esptool();
+    let tmp = common::temp_dir();
+    let mut rows = Vec::new();
+    for rel in ARDUINO_FIXTURES {
+        let Some(file) = common::read_fixture(rel) else {
+            return;
+        };
+        let fw = Firmware::parse(&file).expect("the fixture parses");
+        let thinger_patch::format::Layout::Arduino(a) = fw.layout() else {
+            panic!("{rel} is not an Arduino image");
+        };
+        let eboot_end = a.eboot.end;
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut random = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as u8
+        };
+        let overwritten: Vec<u8> = file[..ARDUINO_APP]
+            .iter()
+            .copied()
+            .chain(std::iter::once(0x5A))
+            .chain((ARDUINO_APP + 1..file.len()).map(|_| random()))
+            .collect();
+        let variants: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "app erased",
+                [
+                    &file[..ARDUINO_APP],
+                    &vec![0xFF; file.len() - ARDUINO_APP][..],
+                ]
+                .concat(),
+                "no image magic at 0x1000 (found 0xff, expected 0xe9), the rest of the file is erased flash",
+            ),
+            (
+                "app overwritten",
+                overwritten,
+                "no image magic at 0x1000 (found 0x5a",
+            ),
+            (
+                "lone eboot",
+                file[..ARDUINO_APP].to_vec(),
+                "the file ends at 0x1000, before it",
+            ),
+            (
+                "cut inside the app",
+                file[..ARDUINO_APP + 0x2000].to_vec(),
+                "past the end of the file (12288 bytes)",
+            ),
+            (
+                "app magic flipped",
+                {
+                    let mut v = file.clone();
+                    v[ARDUINO_APP] = 0xE8;
+                    v
+                },
+                "no image magic at 0x1000 (found 0xe8",
+            ),
+        ];
+        for (what, bytes, reason) in variants {
+            let name = format!("{rel}: {what}");
+            let lib = ours(&bytes);
+            let report = lib.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(report.format, "arduino-esp8266", "{name}");
+            assert!(!report.valid, "{name}: called valid");
+            assert!(report.images[0].valid, "{name}: eboot itself is fine");
+            let app = &report.images[1];
+            assert_eq!(
+                (app.role.as_str(), app.offset, app.valid),
+                ("app", ARDUINO_APP, false)
+            );
+            let p = &app.problems[0];
+            assert_eq!(
+                (p.code, p.offset),
+                ("app_missing", Some(ARDUINO_APP)),
+                "{name}"
+            );
+            assert!(
+                p.message
+                    .contains("the app at 0x1000 is missing or damaged")
+                    && p.message.contains(reason),
+                "{name}: {}",
+                p.message
+            );
+            let path = write_temp(tmp.path(), "damaged.bin", &bytes);
+            let cli = cli_agrees(&path, &lib);
+            match thinger_patch::personalize(&bytes, &placeholder_request()) {
+                Err(e @ Error::InvalidBeforePatch { .. }) => assert!(
+                    e.to_string().contains("missing or damaged") && e.to_string().contains(reason),
+                    "{name}: {e}"
+                ),
+                other => panic!(
+                    "{name}: personalize did not refuse as invalid: {:?}",
+                    other.err()
+                ),
+            }
+            // esptool's blind spot: it checks eboot only, and calls the file valid.
+            let esptool_says = match &esptool {
+                Some(esptool) => {
+                    let info = esptool.image_info(&path, Some("esp8266"));
+                    assert!(
+                        info.is_valid(),
+                        "{name}: esptool (blind spot expected):\n{}",
+                        info.describe()
+                    );
+                    esptool_summary(&info)
+                }
+                None => "not run".into(),
+            };
+            rows.push(Row {
+                file: name,
+                esptool: esptool_says,
+                ours: ours_summary(&lib),
+                cli,
+                independent: "-".into(),
+            });
+        }
+        // eboot alone as a converter writes it (no 0xAA padding): a valid image, named as eboot.
+        let bare = &file[..eboot_end];
+        let report = ours(bare).unwrap_or_else(|e| panic!("{rel}: bare eboot: {e}"));
+        assert_eq!(report.format, "app-image");
+        assert!(
+            report.valid,
+            "{rel}: bare eboot: {}",
+            report.summary_of_problems()
+        );
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("eboot") && n.contains("holds no app")),
+            "{rel}: {:?}",
+            report.notes
+        );
+    }
+    print_table("Arduino images with a damaged app", &rows);
+    // The eboot ELF of the Arduino core: valid, and named as eboot.
+    if let Some(elf) = common::read_fixture("arduino-esp8266/eboot.elf") {
+        let r = ours(&elf).expect("parses");
+        assert!(r.valid, "{}", r.summary_of_problems());
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("eboot") && n.contains("holds no app")),
+            "{:?}",
+            r.notes
+        );
+    }
+    // The intact fixtures stay valid, with no note about eboot.
+    for rel in ARDUINO_FIXTURES {
+        let r = ours(&common::read_fixture(rel).expect("present")).expect("parses");
+        assert!(
+            r.valid && !r.notes.iter().any(|n| n.contains("eboot")),
+            "{rel}"
+        );
+    }
+}
+
+/// Rewrites entry `index` of the flipperhttp table in `merged` and recomputes its MD5 entry.
+fn set_flipper_entry(merged: &mut [u8], index: usize, offset: u32, size: u32) {
+    use md5::Digest as _;
+    let e = FLIPPER_TABLE + index * 32;
+    merged[e + 4..e + 8].copy_from_slice(&offset.to_le_bytes());
+    merged[e + 8..e + 12].copy_from_slice(&size.to_le_bytes());
+    let md5_at = FLIPPER_TABLE + 6 * 32;
+    let md5: [u8; 16] = md5::Md5::digest(&merged[FLIPPER_TABLE..md5_at]).into();
+    merged[md5_at + 16..md5_at + 32].copy_from_slice(&md5);
+}
+
+/// The flipperhttp merged image (ota_0 at 0x10000 in the file, ota_1 past its end) stays valid
+/// with a note about ota_1. With the table's ota_0 entry moved past the end of the file (or to
+/// 0xfff00000 with size 0xffffffff) and the real app corrupted, the file holds no bootable app:
+/// invalid, with the table problem(s), and a note naming the app-like data at 0x10000.
+#[test]
+fn merged_flipperhttp_boot_app_outside_the_file_is_invalid() {
+    let Some((merged, _, _, app)) = flipper_merged() else {
+        return;
+    };
+    let tmp = common::temp_dir();
+    let report = ours(&merged).expect("parses");
+    assert!(report.valid, "{}", report.summary_of_problems());
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("app1 (ota_1) at 0x1f0000 lies past the end of the file")),
+        "{:?}",
+        report.notes
+    );
+    assert!(
+        !report
+            .notes
+            .iter()
+            .any(|n| n.contains("outside every partition"))
+    );
+
+    let ota0_entry = FLIPPER_TABLE + 2 * 32;
+    for (offset, size, codes) in [
+        (0x40_0000u32, 0x1E_0000u32, &["boot_app_missing"][..]),
+        (
+            0xFFF0_0000,
+            0xFFFF_FFFF,
+            &["partition_range", "boot_app_missing"][..],
+        ),
+    ] {
+        let mut bad = merged.clone();
+        set_flipper_entry(&mut bad, 2, offset, size);
+        // The real app data, now in no partition, corrupted too (its last segment byte).
+        let last = common::walk_app_image(&app, false);
+        let &(_, data, len) = last.segments.last().expect("segments");
+        common::flip_byte(&mut bad, FLIPPER_APP + data + len - 1);
+        let name = format!("ota_0 at {offset:#x} size {size:#x}");
+        let lib = ours(&bad);
+        let report = lib.as_ref().expect("parses");
+        assert!(!report.valid, "{name}: called valid");
+        let t = report.partition_table.as_ref().expect("table");
+        let found: Vec<(&str, Option<usize>)> =
+            t.problems.iter().map(|p| (p.code, p.offset)).collect();
+        let expected: Vec<(&str, Option<usize>)> =
+            codes.iter().map(|&c| (c, Some(ota0_entry))).collect();
+        assert_eq!(found, expected, "{name}");
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("0x10000") && n.contains("outside every partition")),
+            "{name}: {:?}",
+            report.notes
+        );
+        assert_eq!(
+            report.images.len(),
+            1,
+            "{name}: only the bootloader is an image"
+        );
+        let path = write_temp(tmp.path(), "no-boot-app.bin", &bad);
+        cli_agrees(&path, &lib);
+        let out = common::run_cli(&["verify", path.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("problem (boot_app_missing)")
+                && stdout.contains(&format!("{ota0_entry:#x}")),
+            "{name}: {stdout}"
+        );
+        assert!(matches!(
+            thinger_patch::personalize(&bad, &placeholder_request()),
+            Err(Error::InvalidBeforePatch { .. })
+        ));
+    }
+}
+
+/// `.bin.gz` of a real image: one stream is fine; two members, trailing bytes and a gzip inside
+/// the gzip are refused with the offset and what to do, never cut short or called encrypted.
+#[test]
+fn gzip_of_real_firmware_must_be_one_stream() {
+    use thinger_patch::format::gzip::compress;
+    let Some(file) = common::read_fixture("esphome/esp8266-core3.bin") else {
+        return;
+    };
+    let gz = compress(&file);
+    let fw = Firmware::parse(&gz).expect("one stream parses");
+    assert!(fw.verify().valid && fw.data() == &file[..]);
+
+    let two = [gz.clone(), compress(&file)].concat();
+    assert_eq!(
+        Firmware::parse(&two).err(),
+        Some(Error::GzipMembers { offset: gz.len() })
+    );
+    let half = [gz.clone(), compress(&file[..0x1000])].concat();
+    assert_eq!(
+        Firmware::parse(&half).err(),
+        Some(Error::GzipMembers { offset: gz.len() })
+    );
+    let trailing = [gz.clone(), vec![0; 16]].concat();
+    assert_eq!(
+        Firmware::parse(&trailing).err(),
+        Some(Error::GzipTrailing {
+            offset: gz.len(),
+            len: 16
+        })
+    );
+    let twice = compress(&gz);
+    assert_eq!(Firmware::parse(&twice).err(), Some(Error::GzipNested));
+
+    let tmp = common::temp_dir();
+    for (name, bytes, says) in [
+        (
+            "two.bin.gz",
+            &two,
+            format!("second gzip member starts at offset {:#x}", gz.len()),
+        ),
+        ("twice.bin.gz", &twice, "compressed twice".to_string()),
+    ] {
+        let path = write_temp(tmp.path(), name, bytes);
+        let out = common::run_cli(&["verify", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&says) && !stderr.contains("encrypted"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+/// The header of a real signed ESP32 app with its segment count set to 0 (checksum and SHA-256
+/// recomputed), followed by that app's real Secure Boot v1 signature block: an invalid image with
+/// 0 segments, not "signed: Secure Boot v1".
+#[test]
+fn zero_segment_header_before_a_real_signature_is_not_signed() {
+    let Some(signed) = common::read_fixture("esptool/secure/hello-world-signed.bin") else {
+        return;
+    };
+    // The intact file: signed (v1), at 0x2ffb0.
+    let r = ours(&signed).expect("parses");
+    assert!(r.images[0].signature.is_some());
+    let mut b = signed[..24].to_vec();
+    b[1] = 0;
+    b.resize(0x1F, 0);
+    b.push(0xEF); // the XOR seed: no segment data
+    let digest = common::sha256(&b);
+    b.extend_from_slice(&digest);
+    b.extend_from_slice(&signed[0x2FFB0..0x2FFB0 + 68]);
+    let lib = ours(&b);
+    let report = lib.as_ref().expect("parses");
+    assert!(!report.valid);
+    let img = &report.images[0];
+    assert_eq!(img.signature, None, "called signed");
+    assert!(
+        img.problems.iter().any(|p| p.code == "no_segments"),
+        "{:?}",
+        img.problems
+    );
+    let tmp = common::temp_dir();
+    let path = write_temp(tmp.path(), "zero-segments.bin", &b);
+    cli_agrees(&path, &lib);
+}

@@ -135,6 +135,9 @@ fn print_report(path: &str, r: &Report) {
                 p.size
             );
         }
+        for p in &t.problems {
+            outln!("    problem ({}): {}", p.code, p.message);
+        }
     }
     for n in &r.notes {
         outln!("  note: {n}");
@@ -146,14 +149,18 @@ fn print_image(img: &ImageReport) {
         .chip
         .map_or("unknown chip".to_string(), |c| c.to_string());
     let verdict = if img.valid { "valid" } else { "INVALID" };
-    outln!(
-        "  {} at {:#x}: {} for {chip}, entry {:#010x}, {} segment(s): {verdict}",
-        img.role,
-        img.offset,
-        img.kind,
-        img.entry,
-        img.segments.len()
-    );
+    if img.kind == "missing" {
+        outln!("  {} at {:#x}: missing: {verdict}", img.role, img.offset);
+    } else {
+        outln!(
+            "  {} at {:#x}: {} for {chip}, entry {:#010x}, {} segment(s): {verdict}",
+            img.role,
+            img.offset,
+            img.kind,
+            img.entry,
+            img.segments.len()
+        );
+    }
     for (i, s) in img.segments.iter().enumerate() {
         let name = s.name.as_deref().map_or(String::new(), |n| format!(" {n}"));
         outln!(

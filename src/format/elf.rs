@@ -20,10 +20,21 @@ pub struct ElfSection {
 pub struct ElfLayout {
     pub machine: u16,
     pub entry: u32,
-    /// Allocated, file-backed sections (never `.debug*`, never NOBITS).
+    /// File offset of the section header table (`e_shoff`).
+    pub section_headers: usize,
+    /// Allocated, file-backed sections (never `.debug*`, never NOBITS), each
+    /// file byte in one of them at most: see [`ElfLayout::aliased`].
     pub sections: Vec<ElfSection>,
-    /// Sections that are allocated but must not be patched (the app descriptor).
+    /// Sections that are allocated but must not be patched (the app descriptor),
+    /// at every address that reaches their bytes.
     pub protected: Vec<ElfSection>,
+    /// Sections (as their headers declare them) whose file bytes, in part or in
+    /// whole, another section already covers: aliased section headers. Only the
+    /// first section (by file offset, then header index) keeps such bytes, so
+    /// that the address space never holds the same bytes twice: a slot would be
+    /// listed twice, and a patch through one alias would change the other copy
+    /// behind the report's back (or reach protected bytes at another address).
+    pub aliased: Vec<ElfSection>,
 }
 
 /// Sections holding `esp_app_desc_t` (ESP-IDF, esp-hal's esp-bootloader-esp-idf).
@@ -143,8 +154,7 @@ fn parse_class<H: FileHeader<Endian = LittleEndian>>(data: &[u8], host: bool) ->
             reason: err.to_string(),
         })?;
     let shentsize = header.e_shentsize(e) as usize;
-    let mut sections = Vec::new();
-    let mut protected = Vec::new();
+    let mut candidates = Vec::new();
     for (index, sh) in headers.iter().enumerate() {
         let flags = sh.sh_flags(e);
         if !flags.contains(elf::SHF_ALLOC)
@@ -173,36 +183,128 @@ fn parse_class<H: FileHeader<Endian = LittleEndian>>(data: &[u8], host: bool) ->
             });
         }
         let section = ElfSection {
-            name,
             addr: u32::try_from(sh.sh_addr(e).into()).map_err(|_| Error::Elf {
                 offset: shoff + index * shentsize,
                 reason: "section address above 4 GiB".into(),
             })?,
+            name,
             offset,
             len,
         };
-        if APP_DESC_SECTIONS.contains(&section.name.as_str()) {
-            protected.push(section);
-        } else {
-            // ESP-IDF v4 puts esp_app_desc_t at the start of .flash.rodata: protect
-            // it wherever it is, as the image route protects it in segment 0.
-            if section.len >= APP_DESC_LEN
-                && data[section.offset..section.offset + 4] == APP_DESC_MAGIC.to_le_bytes()
+        let desc = APP_DESC_SECTIONS.contains(&section.name.as_str());
+        candidates.push(Candidate {
+            index,
+            section,
+            desc,
+        });
+    }
+    // The file bytes of esp_app_desc_t: its own section, and (ESP-IDF v4) the
+    // start of `.flash.rodata`, as the image route protects it in segment 0.
+    let mut guarded: Vec<(usize, usize, String)> = candidates
+        .iter()
+        .filter_map(|c| {
+            let s = &c.section;
+            if c.desc {
+                Some((s.offset, s.len, s.name.clone()))
+            } else if s.len >= APP_DESC_LEN
+                && data[s.offset..s.offset + 4] == APP_DESC_MAGIC.to_le_bytes()
             {
+                Some((
+                    s.offset,
+                    APP_DESC_LEN,
+                    format!("{} (esp_app_desc_t)", s.name),
+                ))
+            } else {
+                None
+            }
+        })
+        .collect();
+    guarded.sort();
+    guarded.dedup_by_key(|g| (g.0, g.1));
+    let (sections, mut protected, aliased) = dealias(candidates);
+    // Protect the descriptor's bytes at whichever address reaches them.
+    for (start, len, name) in guarded {
+        let end = start + len;
+        let first = sections.partition_point(|s| s.offset + s.len <= start);
+        for s in sections[first..].iter().take_while(|s| s.offset < end) {
+            let a = start.max(s.offset);
+            let b = end.min(s.offset + s.len);
+            if a < b {
                 protected.push(ElfSection {
-                    name: format!("{} (esp_app_desc_t)", section.name),
-                    len: APP_DESC_LEN,
-                    ..section.clone()
+                    name: name.clone(),
+                    // `a - s.offset < s.len`, and dealias keeps `addr + len` within 4 GiB.
+                    addr: s.addr + (a - s.offset) as u32,
+                    offset: a,
+                    len: b - a,
                 });
             }
-            sections.push(section);
         }
     }
+    let mut sections = sections;
     sections.sort_by_key(|s| s.addr);
     Ok(ElfLayout {
         machine,
         entry: header.e_entry(e).into() as u32,
+        section_headers: shoff,
         sections,
         protected,
+        aliased,
     })
+}
+
+/// Patchable sections, app descriptor sections, aliased sections.
+type Dealiased = (Vec<ElfSection>, Vec<ElfSection>, Vec<ElfSection>);
+
+/// An allocated, file-backed section and its header index.
+struct Candidate {
+    index: usize,
+    section: ElfSection,
+    /// It is the app descriptor's own section (never patchable).
+    desc: bool,
+}
+
+/// Gives every file byte to one section: the first by file offset (then header
+/// index). A later section that covers bytes already given keeps only its part
+/// past them (at the matching address), or nothing. Returns the patchable
+/// sections sorted by file offset, the app descriptor sections (never
+/// patchable, but they still take their bytes) and the aliased sections.
+fn dealias(mut candidates: Vec<Candidate>) -> Dealiased {
+    candidates.sort_by_key(|c| (c.section.offset, c.index));
+    let (mut sections, mut protected, mut aliased) = (Vec::new(), Vec::new(), Vec::new());
+    // Every section so far starts at or before this one, so the bytes already
+    // given away are exactly `s.offset..covered` of it.
+    let mut covered = 0usize;
+    for Candidate {
+        section: s, desc, ..
+    } in candidates
+    {
+        let end = s.offset + s.len;
+        let start = s.offset.max(covered);
+        covered = covered.max(end);
+        if start > s.offset {
+            aliased.push(s.clone());
+        }
+        if desc {
+            protected.push(s);
+            continue;
+        }
+        if start >= end {
+            continue;
+        }
+        // Past 4 GiB the rest loads nowhere; AddressSpace clips it there too.
+        let Some(addr) = u32::try_from(start - s.offset)
+            .ok()
+            .and_then(|skip| s.addr.checked_add(skip))
+        else {
+            continue;
+        };
+        let len = (end - start).min(((1u64 << 32) - addr as u64) as usize);
+        sections.push(ElfSection {
+            addr,
+            offset: start,
+            len,
+            ..s
+        });
+    }
+    (sections, protected, aliased)
 }

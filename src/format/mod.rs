@@ -83,13 +83,40 @@ impl ArduinoTrailer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArduinoImage {
     pub eboot: AppImage,
-    pub app: AppImage,
+    pub app: ArduinoApp,
+    /// `None` when there is no trailer, or no app.
     pub trailer: Option<ArduinoTrailer>,
     pub signature: Option<Signature>,
 }
 
+/// The app of an Arduino ESP8266 full image: an image, or why there is none.
+///
+/// eboot checks nothing of the app and esptool checks only eboot, so a file
+/// whose app was erased, overwritten or cut off still looks fine to both; it is
+/// kept as an Arduino image so that `verify` can say what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArduinoApp {
+    Image(AppImage),
+    /// Nothing parses as an image at 0x1000; the reason names what was found.
+    Missing {
+        reason: String,
+    },
+}
+
+impl ArduinoApp {
+    pub fn image(&self) -> Option<&AppImage> {
+        match self {
+            ArduinoApp::Image(img) => Some(img),
+            ArduinoApp::Missing { .. } => None,
+        }
+    }
+}
+
 /// Offset of the app in an Arduino ESP8266 full image.
 pub const ARDUINO_APP_OFFSET: usize = 0x1000;
+
+/// The padding byte of the Arduino core's `elf2bin.py` between eboot and 0x1000.
+pub const ARDUINO_EBOOT_PAD: u8 = 0xAA;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergedImage {
@@ -207,11 +234,8 @@ fn parse_v2(data: &[u8]) -> Result<V2Image> {
 
 fn parse_e9_at_zero(data: &[u8]) -> Result<Layout> {
     let first = AppImage::parse(data, 0, None)?;
-    if first.header == HeaderKind::Esp8266V1
-        && first.end <= ARDUINO_APP_OFFSET
-        && data.get(ARDUINO_APP_OFFSET) == Some(&app_image::MAGIC)
-    {
-        return parse_arduino(data, first).map(Layout::Arduino);
+    if is_arduino_eboot(data, &first) {
+        return Ok(Layout::Arduino(parse_arduino(data, first)));
     }
     if first.header == HeaderKind::Extended
         && let Some(merged) = parse_merged(data, Some(&first))?
@@ -219,7 +243,7 @@ fn parse_e9_at_zero(data: &[u8]) -> Result<Layout> {
         return Ok(Layout::Merged(merged));
     }
     let esp8266 = first.chip() == Some(Chip::Esp8266);
-    let signature = signature::detect(data, first.end, data.len(), esp8266);
+    let signature = signature::detect(data, &first, data.len(), esp8266);
     let after = signature.as_ref().map_or(first.end, |s| match s {
         Signature::SecureBootV2 { offset, blocks, .. } => offset + blocks * 1216,
         Signature::SecureBootV1 { offset } => offset + 68,
@@ -236,8 +260,59 @@ fn parse_e9_at_zero(data: &[u8]) -> Result<Layout> {
     }))
 }
 
-fn parse_arduino(data: &[u8], eboot: AppImage) -> Result<ArduinoImage> {
-    let app = AppImage::parse(data, ARDUINO_APP_OFFSET, Some(HeaderKind::Esp8266V1))?;
+/// Whether `first`, the image at 0x0, is the eboot of an Arduino ESP8266 full
+/// image, so that the file must hold the app at 0x1000.
+///
+/// The rule: an ESP8266 v1 image that ends at or before 0x1000 and is followed
+/// by an image magic at 0x1000, or by the core's `0xAA` padding: every byte
+/// from the image's end up to 0xFF8 (where core 2.7.x puts its CRC trailer) or
+/// up to the end of a shorter file, at least one byte. No other tool pads with
+/// 0xAA, so an eboot whose app was erased, overwritten or cut off (a lone 4 KiB
+/// eboot) is still an Arduino image, reported with its app missing, where
+/// esptool sees a valid image. A boot loader as a converter writes it (eboot or
+/// the SDK's `boot_v1.x.bin`: no padding) stays a plain image of its own.
+fn is_arduino_eboot(data: &[u8], first: &AppImage) -> bool {
+    if first.header != HeaderKind::Esp8266V1 || first.end > ARDUINO_APP_OFFSET {
+        return false;
+    }
+    if data.get(ARDUINO_APP_OFFSET) == Some(&app_image::MAGIC) {
+        return true;
+    }
+    let pad_end = data.len().min(ArduinoTrailer::Core27.offset());
+    let pad = data.get(first.end..pad_end).unwrap_or_default();
+    !pad.is_empty() && pad.iter().all(|&b| b == ARDUINO_EBOOT_PAD)
+}
+
+/// Where eboot runs: the top 4 KiB of the ESP8266's IRAM, where no app's code is.
+const EBOOT_IRAM: std::ops::Range<u32> = 0x4010_F000..0x4011_0000;
+
+/// Whether code entered at `entry` and loaded at `addrs` is the Arduino core's
+/// eboot: the entry and every IRAM address in eboot's 4 KiB.
+pub fn looks_like_eboot(entry: u32, mut addrs: impl Iterator<Item = u32>) -> bool {
+    EBOOT_IRAM.contains(&entry)
+        && addrs.all(|a| !(0x4010_0000..0x4011_0000).contains(&a) || EBOOT_IRAM.contains(&a))
+}
+
+/// Whether `img`, a plain image, is the Arduino core's eboot on its own (no app).
+pub fn is_lone_eboot(img: &AppImage) -> bool {
+    img.header == HeaderKind::Esp8266V1
+        && looks_like_eboot(img.entry, img.segments.iter().map(|s| s.addr))
+}
+
+fn parse_arduino(data: &[u8], eboot: AppImage) -> ArduinoImage {
+    let app = match AppImage::parse(data, ARDUINO_APP_OFFSET, Some(HeaderKind::Esp8266V1)) {
+        Ok(app) => app,
+        Err(e) => {
+            return ArduinoImage {
+                eboot,
+                app: ArduinoApp::Missing {
+                    reason: missing_app_reason(data, e),
+                },
+                trailer: None,
+                signature: None,
+            };
+        }
+    };
     let trailer_at = |t: ArduinoTrailer| {
         let o = t.offset();
         data.len() >= o + 8 && u32_at(data, o) as usize == data.len()
@@ -245,13 +320,41 @@ fn parse_arduino(data: &[u8], eboot: AppImage) -> Result<ArduinoImage> {
     let trailer = [ArduinoTrailer::Core3, ArduinoTrailer::Core27]
         .into_iter()
         .find(|&t| trailer_at(t));
-    let signature = signature::detect(data, app.end, data.len(), true);
-    Ok(ArduinoImage {
+    let signature = signature::detect(data, &app, data.len(), true);
+    ArduinoImage {
         eboot,
-        app,
+        app: ArduinoApp::Image(app),
         trailer,
         signature,
-    })
+    }
+}
+
+/// Why no app parses at 0x1000, in words a user can act on.
+fn missing_app_reason(data: &[u8], e: Error) -> String {
+    let at = ARDUINO_APP_OFFSET;
+    if data.len() <= at {
+        return format!(
+            "the file ends at {:#x}, before it (only eboot is here: a cut download, or the boot loader alone)",
+            data.len()
+        );
+    }
+    let rest = &data[at..];
+    if let Error::BadMagic { found, .. } = e {
+        let what = if rest.iter().all(|&b| b == 0xFF) {
+            ", the rest of the file is erased flash (0xFF)".to_string()
+        } else if rest.iter().all(|&b| b == 0x00) {
+            ", the rest of the file is zeros".to_string()
+        } else if rest.iter().all(|&b| b == ARDUINO_EBOOT_PAD) {
+            ", the rest of the file is padding (0xAA)".to_string()
+        } else {
+            String::new()
+        };
+        return format!(
+            "no image magic at {at:#x} (found {found:#04x}, expected {:#04x}){what}",
+            app_image::MAGIC
+        );
+    }
+    e.to_string()
 }
 
 /// Parses a merged image, or returns `None` when `data` is not one (a single
@@ -301,7 +404,7 @@ fn parse_merged(data: &[u8], first: Option<&AppImage>) -> Result<Option<MergedIm
                     continue;
                 }
                 let image = AppImage::parse(&data[..limit], start, Some(HeaderKind::Extended))?;
-                let signature = signature::detect(data, image.end, limit, false);
+                let signature = signature::detect(data, &image, limit, false);
                 apps.push(MergedApp {
                     partition: Some(p.clone()),
                     image,
@@ -322,7 +425,7 @@ fn parse_merged(data: &[u8], first: Option<&AppImage>) -> Result<Option<MergedIm
                         .step_by(0x10000)
                         .find(|&n| n >= image.end && data[n] == app_image::MAGIC)
                         .unwrap_or(data.len());
-                    let signature = signature::detect(data, image.end, limit, false);
+                    let signature = signature::detect(data, &image, limit, false);
                     apps.push(MergedApp {
                         partition: None,
                         image,

@@ -155,6 +155,16 @@ impl PartitionTable {
         Ok(())
     }
 
+    /// File offset of the entry of `partitions[index]` (entries are contiguous,
+    /// except around the MD5 entry).
+    pub fn entry_offset(&self, index: usize) -> usize {
+        let at = self.offset + index * ENTRY_LEN;
+        match &self.md5 {
+            Some(m) if m.offset <= at => at + ENTRY_LEN,
+            _ => at,
+        }
+    }
+
     pub fn apps(&self) -> impl Iterator<Item = &Partition> {
         self.partitions.iter().filter(|p| p.is_app())
     }

@@ -1,6 +1,7 @@
 //! Signatures that can follow an image. Any changed byte breaks them, and
 //! re-signing needs the owner's key, so a signed image is reported and refused.
 
+use super::app_image::AppImage;
 use super::read::u32_at;
 use serde::Serialize;
 
@@ -46,10 +47,17 @@ impl Signature {
 const SBV2_BLOCK_LEN: usize = 1216;
 const SBV2_MAGIC: u8 = 0xE7;
 
-/// Looks for a signature in `data[end..limit]`, the bytes after an image.
-pub fn detect(data: &[u8], end: usize, limit: usize, esp8266: bool) -> Option<Signature> {
+/// Looks for a signature in `data[image.end..limit]`, the bytes after `image`.
+///
+/// A degenerate image is never called signed: with no segment data (no
+/// segments, or only empty ones) nothing it holds is worth a signature, and
+/// what follows its short header is arbitrary data, where the Secure Boot v1
+/// test (a zero word and 64 bytes) would match by chance. Otherwise the tests
+/// err on the side of "signed": a missed signature would let a patch break it.
+pub fn detect(data: &[u8], image: &AppImage, limit: usize, esp8266: bool) -> Option<Signature> {
+    let end = image.end;
     let limit = limit.min(data.len());
-    if end >= limit {
+    if end >= limit || image.segments.iter().all(|s| s.len == 0) {
         return None;
     }
     if esp8266 {

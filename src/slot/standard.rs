@@ -19,12 +19,15 @@ impl StandardKey {
         if (self.check)(value) {
             Ok(())
         } else {
-            Err(format!(
-                "{} must be {} (got {} characters)",
-                self.key,
-                self.rule,
-                value.chars().count()
-            ))
+            // Lengths are counted in bytes, as the firmware stores and the cores read
+            // them; characters are named too when they differ (UTF-8).
+            let (bytes, chars) = (value.len(), value.chars().count());
+            let got = if bytes == chars {
+                format!("{bytes} bytes")
+            } else {
+                format!("{bytes} bytes in {chars} characters")
+            };
+            Err(format!("{} must be {} (got {got})", self.key, self.rule))
         }
     }
 }
@@ -43,11 +46,12 @@ pub const STANDARD_KEYS: &[StandardKey] = &[
         capacity: 64,
         secret: true,
         default: None,
-        rule: "empty (open network), 8 to 63 characters, or 64 hex digits (a PSK)",
+        rule: "empty (open network), 8 to 63 bytes, or exactly 64 hex digits (a PSK)",
+        // Bytes, not characters: both Arduino cores (and WPA2 itself) take a
+        // 64-byte password as a hex PSK, so 64 bytes of non-hex (32 x "é") fail.
         check: |v| {
-            let n = v.chars().count();
             v.is_empty()
-                || (8..=63).contains(&n)
+                || (8..=63).contains(&v.len())
                 || (v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         },
     },
@@ -130,7 +134,7 @@ mod tests {
         assert!(pw.check("1234567").is_err() && pw.check(&"a".repeat(64)).is_ok());
         assert!(pw.check(&"g".repeat(64)).is_err());
         let e = pw.check("short").unwrap_err();
-        assert!(!e.contains("short") && e.contains("5 characters"));
+        assert!(!e.contains("short") && e.contains("got 5 bytes"), "{e}");
         let dev = standard("thinger_device").unwrap();
         assert!(
             dev.check("kitchen_01-a").is_ok()
@@ -148,5 +152,27 @@ mod tests {
                 && looks_secret("mqtt_pass")
                 && !looks_secret("wifi_ssid")
         );
+    }
+
+    /// The password rule counts bytes: 32 x "é" is 64 bytes of non-hex, which both Arduino
+    /// cores would take as a (broken) hex PSK; 63 bytes of UTF-8 pass, 64 hex digits pass, and
+    /// the error never repeats the value.
+    #[test]
+    fn wifi_password_counts_bytes_not_characters() {
+        let pw = standard("wifi_password").unwrap();
+        let e_acute = "é".repeat(32);
+        assert_eq!((e_acute.len(), e_acute.chars().count()), (64, 32));
+        let e = pw.check(&e_acute).unwrap_err();
+        assert!(e.contains("64 bytes in 32 characters"), "{e}");
+        assert!(e.contains("8 to 63 bytes") && !e.contains('é'), "{e}");
+        // 31 x "é" + "a" = 63 bytes: the longest passphrase.
+        assert!(pw.check(&format!("{}a", "é".repeat(31))).is_ok());
+        // 4 x "é" = 8 bytes in 4 characters: long enough in bytes.
+        assert!(pw.check(&"é".repeat(4)).is_ok());
+        // 3 x "é" + "a" = 7 bytes: too short.
+        assert!(pw.check(&format!("{}a", "é".repeat(3))).is_err());
+        assert!(pw.check(&"0123456789abcdefABCDEF".repeat(3)[..64]).is_ok());
+        assert!(pw.check(&"0".repeat(65)).is_err());
+        assert!(pw.check(&format!("{}g", "0".repeat(63))).is_err());
     }
 }

@@ -258,6 +258,24 @@ pub fn app_across_4gib() -> Image {
     )
 }
 
+/// An ESP32-C3 image header that declares 0 segments (checksum and SHA-256 right after it),
+/// followed by a zero word and 64 bytes of data: what a Secure Boot v1 signature block looks like
+/// after a real image. Not an image (nothing to load), and not signed.
+pub fn zero_segment_image() -> Image {
+    let mut img = e9_image(
+        0x4038_0080,
+        [0x02, 0x20],
+        Some(Ext {
+            chip_id: 5,
+            hash_appended: true,
+        }),
+        &[],
+    );
+    img.bytes.extend_from_slice(&0u32.to_le_bytes());
+    img.bytes.extend_from_slice(&Rng::new(68).bytes(64));
+    img
+}
+
 // =============================================================================================
 // ESP8266 v2 (0xEA) and Arduino eboot + app
 // =============================================================================================
@@ -411,6 +429,32 @@ pub struct Merged {
     pub bytes: Vec<u8>,
     pub bootloader: Image,
     pub app: Image,
+}
+
+/// A merged ESP32-C3 flash image with the Arduino-style OTA table: nvs, otadata, ota_0 at
+/// 0x10000 (the app) and ota_1 at 0x110000, past the end of the file, as `esptool merge-bin` of
+/// bootloader, table and app writes it. Valid: an empty ota_1 beyond the end is normal.
+pub fn merged_esp32c3_ota() -> Merged {
+    let bootloader = esp32c3_bootloader();
+    let app = esp32c3_app();
+    let mut t = Vec::new();
+    t.extend_from_slice(&partition_entry(1, 0x02, 0x9000, 0x5000, "nvs"));
+    t.extend_from_slice(&partition_entry(1, 0x00, 0xE000, 0x2000, "otadata"));
+    t.extend_from_slice(&partition_entry(0, 0x10, APP as u32, 0x10_0000, "app0"));
+    t.extend_from_slice(&partition_entry(0, 0x11, 0x11_0000, 0x10_0000, "app1"));
+    let md5 = md5_entry(&t);
+    t.extend_from_slice(&md5);
+    t.extend_from_slice(&[0xFF; 32]);
+    let mut b = bootloader.bytes.clone();
+    b.resize(TABLE, 0xFF);
+    b.extend_from_slice(&t);
+    b.resize(APP, 0xFF);
+    b.extend_from_slice(&app.bytes);
+    Merged {
+        bytes: b,
+        bootloader,
+        app,
+    }
 }
 
 pub fn merged_esp32c3() -> Merged {
@@ -693,6 +737,7 @@ pub fn all() -> Vec<Seed> {
     let v2 = esp8266_v2();
     let ard = arduino_core3();
     let merged = merged_esp32c3();
+    let merged_ota = merged_esp32c3_ota();
     let elf = riscv_elf();
     // One range (a `Vec` so that some seeds can list several).
     let one = |r: Range<usize>| -> Vec<Range<usize>> { std::iter::once(r).collect() };
@@ -734,6 +779,15 @@ pub fn all() -> Vec<Seed> {
             name: "merged-esp32c3",
             bytes: merged.bytes,
             hot: merged_hot,
+        },
+        Seed {
+            name: "merged-esp32c3-ota",
+            hot: vec![
+                0..merged_ota.bootloader.bytes.len(),
+                TABLE..TABLE + 0xC0,
+                APP..merged_ota.bytes.len(),
+            ],
+            bytes: merged_ota.bytes,
         },
         Seed {
             name: "riscv-elf",
