@@ -39,7 +39,7 @@ use std::fs;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-use thinger_patch::Firmware;
+use thinger_patch_core::Firmware;
 
 const FLOOR: &str = "floor_read_sha256_write";
 const FUNCTIONS: &[&str] = &[
@@ -180,7 +180,7 @@ fn bench_case(c: &mut Criterion, dir: &Path, case: &Case) -> Option<(String, com
         b.iter(|| Sha256::digest(black_box(bytes)))
     });
     g.bench_function("xor_in_memory", |b| {
-        b.iter(|| thinger_patch::checksum::xor(black_box(bytes)))
+        b.iter(|| thinger_patch_core::checksum::xor(black_box(bytes)))
     });
     g.bench_function("copy_in_memory", |b| b.iter(|| black_box(bytes).to_vec()));
     g.bench_function("parse_verify", |b| {

@@ -17,7 +17,7 @@
 //! - `cp_sha256sum_sync`: the floor plus `sync y.bin` (fsync, the durability the tool gives);
 //! - `sha256sum`: `sh -c "sha256sum merged.bin"` (where the floor's time goes);
 //! - `thinger_patch_version`: `thinger-patch --version` (process start alone);
-//! - `personalize_in_memory`: `thinger_patch::personalize` on the bytes, no process, no I/O.
+//! - `personalize_in_memory`: `thinger_patch_core::personalize` on the bytes, no process, no I/O.
 //!
 //! Then the tool and the floor alternate for about 10 s (a paired measurement whose per-round
 //! ratio a change of the machine's load during the run biases less). The files live on tmpfs (`/dev/shm`) unless
@@ -35,10 +35,10 @@ use std::hint::black_box;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
-use thinger_patch::Firmware;
-use thinger_patch::slot::record::{self, Decoded, FLAG_REQUIRED, FLAG_SECRET, SlotState};
-use thinger_patch::slot::scan::scan;
-use thinger_patch::values::{Assignment, Origin};
+use thinger_patch_core::Firmware;
+use thinger_patch_core::slot::record::{self, Decoded, FLAG_REQUIRED, FLAG_SECRET, SlotState};
+use thinger_patch_core::slot::scan::scan;
+use thinger_patch_core::values::{Assignment, Origin};
 
 const GROUP: &str = "patch_command-merged-4MiB";
 const FLOOR: &str = "cp_sha256sum";
@@ -205,7 +205,7 @@ fn main() {
     );
     check_output(&bin, dir, &input);
 
-    let request = thinger_patch::Request {
+    let request = thinger_patch_core::Request {
         values: SLOTS
             .iter()
             .map(|&(key, _, _, _, value)| Assignment::new(key, value, Origin::CommandLine))
@@ -241,7 +241,7 @@ fn main() {
     });
     g.bench_function("personalize_in_memory", |b| {
         b.iter(|| {
-            thinger_patch::personalize(black_box(&input), &request)
+            thinger_patch_core::personalize(black_box(&input), &request)
                 .expect("personalize")
                 .bytes
         })

@@ -64,8 +64,8 @@ section "cargo clippy --workspace --all-targets --locked -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step_done
 
-section "cargo build --lib --target wasm32-unknown-unknown --no-default-features --locked"
-cargo build --lib --target wasm32-unknown-unknown --no-default-features --locked
+section "cargo build -p thinger-patch-core --target wasm32-unknown-unknown --locked"
+cargo build -p thinger-patch-core --target wasm32-unknown-unknown --locked
 step_done
 
 section "cargo check --features keyring --locked (the optional keyring value source)"

@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(thinger_patch::cli::main());
+    std::process::exit(thinger_patch_cli::main());
 }

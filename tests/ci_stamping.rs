@@ -588,11 +588,11 @@ fn build_firmware(dir: &Path) -> Option<PathBuf> {
 }
 
 fn slot_value(image: &[u8], key: &str) -> String {
-    let fw = thinger_patch::Firmware::parse(image).unwrap();
-    thinger_patch::slot::scan(&fw)
+    let fw = thinger_patch_core::Firmware::parse(image).unwrap();
+    thinger_patch_core::slot::scan(&fw)
         .into_iter()
         .find_map(|f| match f.decoded {
-            thinger_patch::slot::record::Decoded::Slot(s) if s.key == key => Some(s.value),
+            thinger_patch_core::slot::record::Decoded::Slot(s) if s.key == key => Some(s.value),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no slot {key}"))
@@ -662,7 +662,7 @@ fn workflow_stamps_reproducibly() {
         .image_info(&image_path, Some("esp32c3"))
         .assert_valid("stamped image");
     assert!(
-        thinger_patch::Firmware::parse(image)
+        thinger_patch_core::Firmware::parse(image)
             .unwrap()
             .verify()
             .valid

@@ -26,7 +26,7 @@ mod common;
 use common::Esptool;
 use std::fs;
 use std::path::{Path, PathBuf};
-use thinger_patch::Firmware;
+use thinger_patch_core::Firmware;
 
 /// Offset of `app_elf_sha256` in an ESP-IDF app image (app descriptor at 0x20, field at +0x90).
 const APP_ELF_SHA256: std::ops::Range<usize> = 0xB0..0xD0;

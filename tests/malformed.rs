@@ -17,9 +17,9 @@ use seeds::{APP, ARDUINO_APP, SHDR_LEN, TABLE};
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use thinger_patch::placeholder::Placeholder;
-use thinger_patch::values::{Assignment, Origin};
-use thinger_patch::{Error, Firmware, ParseOptions, Request, personalize};
+use thinger_patch_core::placeholder::Placeholder;
+use thinger_patch_core::values::{Assignment, Origin};
+use thinger_patch_core::{Error, Firmware, ParseOptions, Request, personalize};
 
 // =============================================================================================
 // The crafted corpus
@@ -264,7 +264,7 @@ fn cases() -> Vec<Case> {
             // A changed data byte with the SHA-256 recomputed: only the checksum is wrong.
             bytes: edit(a, |b| {
                 b[h1 + 8] ^= 0x55;
-                let sha = thinger_patch::checksum::sha256(&b[..=cks]);
+                let sha = thinger_patch_core::checksum::sha256(&b[..=cks]);
                 b[digest..digest + 32].copy_from_slice(&sha);
             }),
             options: d(),
@@ -870,7 +870,9 @@ fn check_cli(case: &Case) -> Vec<String> {
     };
     let before = listing();
     let file = path.to_str().unwrap();
-    let out_file = dir.path().join("out.bin");
+    // The output keeps the input's form: a gzip input is written as `.gz`.
+    let gzip = case.bytes.starts_with(&[0x1F, 0x8B]);
+    let out_file = dir.path().join(if gzip { "out.bin.gz" } else { "out.bin" });
     let mut patch = vec!["patch", file, "-o", out_file.to_str().unwrap()];
     patch.extend_from_slice(PATCH_ARGS);
     let prefix = format!("error: {}: ", path.display());
@@ -1045,7 +1047,7 @@ fn seeds_are_valid_and_patchable() {
 /// Patches 4 bytes at the start of the first patchable run of the first space (each byte
 /// inverted), finishes, and checks the output re-parses, verifies valid and holds the new bytes.
 /// `None` when there is nothing to patch; `Some(Err)` when the engine refused (never a panic).
-fn patch_round_trip(fw: &Firmware<'_>) -> Option<thinger_patch::Result<Vec<u8>>> {
+fn patch_round_trip(fw: &Firmware<'_>) -> Option<thinger_patch_core::Result<Vec<u8>>> {
     let spaces = fw.spaces();
     let first = spaces.first()?;
     let chunk = first.chunks().into_iter().find(|c| c.len >= 4)?;
@@ -1104,10 +1106,10 @@ fn address_and_size_arithmetic_never_overflows() {
         fw.read(space, 0xFFFF_FF00, usize::MAX),
         Err(Error::Unmapped { .. })
     ));
-    let found = thinger_patch::slot::scan::scan(&fw);
+    let found = thinger_patch_core::slot::scan::scan(&fw);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].addr, 0xFFFF_FFF8);
-    let occ = thinger_patch::placeholder::occurrences(&fw, b"Your SSID");
+    let occ = thinger_patch_core::placeholder::occurrences(&fw, b"Your SSID");
     assert_eq!(occ.len(), 1);
     assert_eq!(occ[0].addr, 0xFFFF_FF80);
     exercise(&img.bytes);
@@ -1165,7 +1167,7 @@ fn overlapping_segments_read_and_patch_the_same_bytes() {
             fw.chunk_bytes(&c).as_ref()
         );
     }
-    let occ = thinger_patch::placeholder::occurrences(&fw, b"Your SSID");
+    let occ = thinger_patch_core::placeholder::occurrences(&fw, b"Your SSID");
     assert_eq!(occ.len(), 1, "{occ:x?}");
     assert_eq!(occ[0].addr, 0x3FC8_8050);
     assert_eq!(occ[0].offset, img.seg_data(1) + 0x30);
@@ -1223,7 +1225,7 @@ fn zero_segment_image_is_invalid_and_not_signed() {
     let report = Firmware::parse(&signed).unwrap().verify();
     assert!(matches!(
         report.images[0].signature,
-        Some(thinger_patch::format::signature::Signature::SecureBootV1 { offset }) if offset == end
+        Some(thinger_patch_core::format::signature::Signature::SecureBootV1 { offset }) if offset == end
     ));
 }
 
@@ -1234,7 +1236,7 @@ fn zero_segment_image_is_invalid_and_not_signed() {
 /// written through the alias address.
 #[test]
 fn aliased_elf_sections_count_once() {
-    use thinger_patch::slot::record::{self, SlotState};
+    use thinger_patch_core::slot::record::{self, SlotState};
     let mut desc = vec![0u8; 256];
     desc[..4].copy_from_slice(&0xABCD_5432u32.to_le_bytes());
     desc[48..56].copy_from_slice(b"seed-app");
@@ -1270,10 +1272,10 @@ fn aliased_elf_sections_count_once() {
     let report = fw.verify();
     assert!(report.valid, "{}", report.summary_of_problems());
 
-    let slots = thinger_patch::slot::scan::scan(&fw);
+    let slots = thinger_patch_core::slot::scan::scan(&fw);
     assert_eq!(slots.len(), 1, "{slots:x?}");
     assert_eq!((slots[0].addr, slots[0].offset), (0x3C00_0120, rodata_at));
-    let occ = thinger_patch::placeholder::occurrences(&fw, b"Your SSID");
+    let occ = thinger_patch_core::placeholder::occurrences(&fw, b"Your SSID");
     assert_eq!(occ.len(), 1, "{occ:x?}");
 
     // No file byte is listed twice.

@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
 use std::ops::Range;
 use std::path::Path;
-use thinger_patch::{Error, Firmware};
+use thinger_patch_core::{Error, Firmware};
 
 /// Where NONOS SDK / rboot link the irom segment of a v2 image at flash 0x1000 (user1):
 /// 0x40200000 + 0x1000 + the 16 bytes of the v2 headers. The irom segment header carries no load

@@ -23,8 +23,8 @@ use serde_json::Value;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use thinger_patch::report::{ChecksumStatus, Report};
-use thinger_patch::{Error, Firmware};
+use thinger_patch_core::report::{ChecksumStatus, Report};
+use thinger_patch_core::{Error, Firmware};
 
 // =============================================================================================
 // The fixture table: what each file is, decided from MANIFEST.tsv, not by the engine
@@ -1346,16 +1346,16 @@ const ARDUINO_FIXTURES: &[&str] = &[
 
 /// A request that patches the placeholder every Arduino fixture lacks: an invalid file must be
 /// refused as invalid before anything is looked for.
-fn placeholder_request() -> thinger_patch::Request {
-    use thinger_patch::placeholder::Placeholder;
-    use thinger_patch::values::{Assignment, Origin};
-    thinger_patch::Request {
+fn placeholder_request() -> thinger_patch_core::Request {
+    use thinger_patch_core::placeholder::Placeholder;
+    use thinger_patch_core::values::{Assignment, Origin};
+    thinger_patch_core::Request {
         values: vec![Assignment::new("ssid", "home", Origin::CommandLine)],
         placeholders: vec![Placeholder {
             key: "ssid".into(),
             literal: "Your SSID".into(),
         }],
-        ..thinger_patch::Request::default()
+        ..thinger_patch_core::Request::default()
     }
 }
 
@@ -1373,7 +1373,7 @@ fn arduino_fixtures_with_a_damaged_app_are_invalid() {
             return;
         };
         let fw = Firmware::parse(&file).expect("the fixture parses");
-        let thinger_patch::format::Layout::Arduino(a) = fw.layout() else {
+        let thinger_patch_core::format::Layout::Arduino(a) = fw.layout() else {
             panic!("{rel} is not an Arduino image");
         };
         let eboot_end = a.eboot.end;
@@ -1452,7 +1452,7 @@ fn arduino_fixtures_with_a_damaged_app_are_invalid() {
             );
             let path = write_temp(tmp.path(), "damaged.bin", &bytes);
             let cli = cli_agrees(&path, &lib);
-            match thinger_patch::personalize(&bytes, &placeholder_request()) {
+            match thinger_patch_core::personalize(&bytes, &placeholder_request()) {
                 Err(e @ Error::InvalidBeforePatch { .. }) => assert!(
                     e.to_string().contains("missing or damaged") && e.to_string().contains(reason),
                     "{name}: {e}"
@@ -1610,7 +1610,7 @@ fn merged_flipperhttp_boot_app_outside_the_file_is_invalid() {
             "{name}: {stdout}"
         );
         assert!(matches!(
-            thinger_patch::personalize(&bad, &placeholder_request()),
+            thinger_patch_core::personalize(&bad, &placeholder_request()),
             Err(Error::InvalidBeforePatch { .. })
         ));
     }
@@ -1620,7 +1620,7 @@ fn merged_flipperhttp_boot_app_outside_the_file_is_invalid() {
 /// the gzip are refused with the offset and what to do, never cut short or called encrypted.
 #[test]
 fn gzip_of_real_firmware_must_be_one_stream() {
-    use thinger_patch::format::gzip::compress;
+    use thinger_patch_core::format::gzip::compress;
     let Some(file) = common::read_fixture("esphome/esp8266-core3.bin") else {
         return;
     };

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thinger_patch::format::app_image::{AppImage, HeaderKind};
+use thinger_patch_core::format::app_image::{AppImage, HeaderKind};
 
 fuzz_target!(|data: &[u8]| {
     for header in [

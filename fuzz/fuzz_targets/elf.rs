@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thinger_patch::format::elf::ElfLayout;
+use thinger_patch_core::format::elf::ElfLayout;
 
 fuzz_target!(|data: &[u8]| {
     for allow_host in [false, true] {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thinger_patch::Firmware;
+use thinger_patch_core::Firmware;
 
 /// A minimal gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
 const HEADER: [u8; 10] = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF];

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thinger_patch::{Firmware, ParseOptions};
+use thinger_patch_core::{Firmware, ParseOptions};
 
 fuzz_target!(|data: &[u8]| {
     let options = ParseOptions {

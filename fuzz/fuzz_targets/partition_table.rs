@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thinger_patch::format::partition_table::PartitionTable;
+use thinger_patch_core::format::partition_table::PartitionTable;
 
 fuzz_target!(|data: &[u8]| {
     let _ = PartitionTable::is_at(data, 0);

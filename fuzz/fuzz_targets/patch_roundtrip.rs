@@ -4,9 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thinger_patch::placeholder::Placeholder;
-use thinger_patch::values::{Assignment, Origin};
-use thinger_patch::{Firmware, ParseOptions, Request, personalize};
+use thinger_patch_core::placeholder::Placeholder;
+use thinger_patch_core::values::{Assignment, Origin};
+use thinger_patch_core::{Firmware, ParseOptions, Request, personalize};
 
 fuzz_target!(|data: &[u8]| {
     let options = ParseOptions {

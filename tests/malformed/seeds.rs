@@ -3,12 +3,12 @@
 //!
 //! Every builder also returns the offsets of its structure (segment headers, checksum, digest,
 //! CRC, table), so the cases can cut and corrupt exactly at a boundary and name the offset the
-//! error must report. Checksums come from `thinger_patch::checksum` (plain functions with their
+//! error must report. Checksums come from `thinger_patch_core::checksum` (plain functions with their
 //! own known-answer tests); `seeds_are_valid_and_patchable` checks every seed verifies valid.
 #![allow(dead_code)]
 
 use std::ops::Range;
-use thinger_patch::checksum;
+use thinger_patch_core::checksum;
 
 /// A named seed and the byte ranges that hold its structure (the property test flips every byte
 /// of these ranges).
@@ -634,7 +634,7 @@ pub fn riscv_elf() -> Elf {
 
 /// The deterministic gzip the library writes (`mtime` 0, no name).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    thinger_patch::format::gzip::compress(data)
+    thinger_patch_core::format::gzip::compress(data)
 }
 
 /// A gzip bomb of `len` zero bytes (`len >= 1`), written by hand so that building it costs

@@ -1,0 +1,412 @@
+//! The personalisation arguments every command shares (`patch`, `flash`, `ota`
+//! and `cargo thinger-patch`), and turning them into a [`Request`]: config
+//! discovery, value sources, warnings.
+
+use crate::CliResult;
+use crate::exit::{self, CliError};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+use thinger_patch_core::config::{Config, FILE_NAME, Source};
+use thinger_patch_core::placeholder::{Pad, Placeholder};
+use thinger_patch_core::values::{Assignment, Origin};
+use thinger_patch_core::{Request, personalize::Personalized};
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct PersonalizeArgs {
+    /// Config file [default: thinger-patch.toml in the current folder or a parent, then in the user config folder]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Credential profile from the config file ([profiles.NAME]); repeat for one output per profile
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
+    /// Set a slot: KEY=VALUE (visible in process lists: prefer --set-env for secrets)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Set a slot from an environment variable: KEY=VAR
+    #[arg(long = "set-env", value_name = "KEY=VAR")]
+    pub set_env: Vec<String>,
+    /// Legacy placeholder: KEY=LITERAL (everything after the first = is the literal text)
+    #[arg(long = "placeholder", value_name = "KEY=LITERAL")]
+    pub placeholders: Vec<String>,
+    /// How to fill the rest of a legacy placeholder after a shorter value
+    #[arg(long, value_enum, default_value_t = PadArg::Nul)]
+    pub pad: PadArg,
+    /// Ignore (with a warning) values whose key matches no slot in the firmware
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Also accept x86/ARM host-program ELFs (programs that use the slot header or crate on a PC)
+    #[arg(long)]
+    pub host_elf: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum PadArg {
+    #[default]
+    Nul,
+    Space,
+}
+
+/// A config file and where it was found.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub path: PathBuf,
+    pub config: Config,
+}
+
+impl PersonalizeArgs {
+    /// Finds and parses the config file; `None` when there is none and none is needed.
+    pub fn load_config(&self, warnings: &mut Vec<String>) -> CliResult<Option<LoadedConfig>> {
+        let path = match &self.config {
+            Some(p) => Some(p.clone()),
+            None => discover_config(),
+        };
+        let Some(path) = path else {
+            if !self.profiles.is_empty() {
+                return Err(CliError::new(
+                    exit::INVALID,
+                    format!(
+                        "--profile needs a config file, and no {FILE_NAME} was found in the current folder, its parents or {}; create one or pass --config FILE",
+                        user_config_path()
+                            .map_or("the user config folder".into(), |p| p.display().to_string())
+                    ),
+                ));
+            }
+            return Ok(None);
+        };
+        let text = super::fsio::read_limited(&path, super::fsio::MAX_TEXT_INPUT)?;
+        let text = String::from_utf8(text).map_err(|_| {
+            CliError::new(
+                exit::INVALID,
+                format!("{}: the config file is not UTF-8", path.display()),
+            )
+        })?;
+        let config = Config::parse(&text, &path.display().to_string())
+            .map_err(|m| CliError::new(exit::INVALID, m))?;
+        let _ = warnings;
+        Ok(Some(LoadedConfig { path, config }))
+    }
+
+    /// The profiles to produce: the named ones, or one run without a profile.
+    pub fn profile_runs(&self) -> Vec<Option<String>> {
+        if self.profiles.is_empty() {
+            vec![None]
+        } else {
+            self.profiles.iter().cloned().map(Some).collect()
+        }
+    }
+
+    /// Resolves every value for `profile` into a request.
+    pub fn request(
+        &self,
+        config: Option<&LoadedConfig>,
+        profile: Option<&str>,
+    ) -> CliResult<Request> {
+        let mut values = Vec::new();
+        let mut placeholders = Vec::new();
+        // Every missing environment variable is reported at once, not one per run.
+        let mut missing_env: Vec<String> = Vec::new();
+        if let Some(lc) = config {
+            let entries = lc
+                .config
+                .entries_for(profile)
+                .map_err(|m| CliError::new(exit::INVALID, m))?;
+            for e in entries {
+                let file = lc.path.display().to_string();
+                let origin = match &e.source {
+                    Source::Literal(_) => Origin::ConfigLiteral {
+                        file: file.clone(),
+                        table: e.table.clone(),
+                    },
+                    s => Origin::ConfigSource {
+                        file: file.clone(),
+                        table: e.table.clone(),
+                        source: s.describe(),
+                    },
+                };
+                if let Source::Env(var) = &e.source
+                    && std::env::var_os(var).is_none()
+                {
+                    missing_env.push(format!(
+                        "{var} (for {} in [{}] of {})",
+                        e.key,
+                        e.table,
+                        lc.path.display()
+                    ));
+                    continue;
+                }
+                let text = resolve_source(&e.source, &lc.path, &e.table, &e.key)?;
+                values.push(Assignment::new(e.key, text, origin));
+            }
+            placeholders.extend(lc.config.placeholders.iter().cloned());
+        }
+        for spec in &self.set_env {
+            let (key, var) = split_kv(spec, "--set-env", "KEY=VAR")?;
+            if std::env::var_os(var).is_none() {
+                missing_env.push(format!("{var} (for {key}, --set-env {key}={var})"));
+                continue;
+            }
+            let text = env_var(var)
+                .map_err(|m| CliError::new(exit::INVALID, format!("--set-env {key}={var}: {m}")))?;
+            values.push(Assignment::new(
+                key,
+                text,
+                Origin::Environment {
+                    var: var.to_string(),
+                },
+            ));
+        }
+        if !missing_env.is_empty() {
+            return Err(CliError::new(
+                exit::INVALID,
+                format!(
+                    "{} environment variable(s) not set: {}; set them, or give the values another way",
+                    missing_env.len(),
+                    missing_env.join(", ")
+                ),
+            ));
+        }
+        for spec in &self.set {
+            let (key, value) = split_kv(spec, "--set", "KEY=VALUE")?;
+            values.push(Assignment::new(key, value, Origin::CommandLine));
+        }
+        for spec in &self.placeholders {
+            let p = Placeholder::parse(spec)
+                .map_err(|m| CliError::new(exit::USAGE, format!("--placeholder: {m}")))?;
+            placeholders.retain(|q: &Placeholder| q.key != p.key);
+            placeholders.push(p);
+        }
+        Ok(Request {
+            values,
+            placeholders,
+            pad: match self.pad {
+                PadArg::Nul => Pad::Nul,
+                PadArg::Space => Pad::Space,
+            },
+            allow_missing: self.allow_missing,
+            parse: Some(thinger_patch_core::ParseOptions {
+                allow_host_elf: self.host_elf,
+                ..Default::default()
+            }),
+        })
+    }
+}
+
+/// Personalises `input` (read from `file`) for one profile: resolves the
+/// values, runs [`thinger_patch_core::personalize`], and names the file and profile in
+/// any refusal.
+pub fn personalize_for(
+    args: &PersonalizeArgs,
+    file: &Path,
+    input: &[u8],
+    config: Option<&LoadedConfig>,
+    profile: Option<&str>,
+) -> CliResult<Personalized> {
+    let request = args.request(config, profile)?;
+    thinger_patch_core::personalize(input, &request).map_err(|e| {
+        let what = profile.map_or(String::new(), |p| format!(" (profile {p})"));
+        CliError::new(exit::INVALID, format!("{}{what}: {e}", file.display()))
+    })
+}
+
+/// One line per slot: key, kind, capacity, value (masked for secrets), origin.
+pub fn slot_lines(slots: &[thinger_patch_core::personalize::SlotOutcome]) -> Vec<String> {
+    slots
+        .iter()
+        .map(|o| {
+            let from = o
+                .origin
+                .as_ref()
+                .map_or("unchanged".to_string(), |x| x.to_string());
+            format!(
+                "  {:<20} {:<11} {:>4}  {:<24} {}",
+                o.key,
+                o.kind,
+                o.capacity,
+                format!("{:?}", o.value),
+                from
+            )
+        })
+        .collect()
+}
+
+/// Warnings that need the result, about secret literals in a config file: one that git tracks,
+/// and one that others can read (a config without secret values may be world-readable: every
+/// example in a fresh clone is).
+pub fn result_warnings(p: &Personalized) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut loose_reported = std::collections::BTreeSet::new();
+    for s in &p.slots {
+        let (true, Some(Origin::ConfigLiteral { file, table })) = (s.secret, &s.origin) else {
+            continue;
+        };
+        if git_tracks(Path::new(file)) {
+            out.push(format!(
+                "secret slot {} is a literal in [{table}] of {file}, which git tracks: move it to {{ env = \"VAR\" }}, {{ file = \"...\" }} (untracked) or {{ prompt = true }}",
+                s.key
+            ));
+        }
+        if let Some(mode) = loose_mode(Path::new(file))
+            && loose_reported.insert(file.clone())
+        {
+            out.push(format!(
+                "{file} is readable by group or others (mode {mode:03o}) and holds the secret value of {}: run chmod 600 {file}",
+                s.key
+            ));
+        }
+    }
+    out
+}
+
+fn split_kv<'a>(spec: &'a str, flag: &str, form: &str) -> CliResult<(&'a str, &'a str)> {
+    match spec.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k, v)),
+        // Never echo the argument: it may be a secret.
+        _ => Err(CliError::new(exit::USAGE, format!("{flag} expects {form}"))),
+    }
+}
+
+fn env_var(var: &str) -> Result<String, String> {
+    match std::env::var(var) {
+        Ok(v) => Ok(v),
+        Err(std::env::VarError::NotPresent) => {
+            Err(format!("environment variable {var} is not set"))
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("environment variable {var} is not valid UTF-8"))
+        }
+    }
+}
+
+fn resolve_source(source: &Source, config: &Path, table: &str, key: &str) -> CliResult<String> {
+    let ctx = |m: String| {
+        CliError::new(
+            exit::INVALID,
+            format!("{}: [{table}] {key}: {m}", config.display()),
+        )
+    };
+    match source {
+        Source::Literal(v) => Ok(v.expose().to_string()),
+        Source::Env(var) => env_var(var).map_err(ctx),
+        Source::File(p) => {
+            let path = config.parent().unwrap_or(Path::new(".")).join(p);
+            let bytes =
+                super::fsio::read_limited(&path, super::fsio::MAX_TEXT_INPUT).map_err(|e| {
+                    CliError::new(
+                        e.code,
+                        format!("{}: [{table}] {key}: {}", config.display(), e.message),
+                    )
+                })?;
+            let mut text = String::from_utf8(bytes)
+                .map_err(|_| ctx(format!("{} is not UTF-8", path.display())))?;
+            // Files written by editors and `echo` end in one newline that is not part of the value.
+            if text.ends_with('\n') {
+                text.pop();
+                if text.ends_with('\r') {
+                    text.pop();
+                }
+            }
+            Ok(text)
+        }
+        Source::Prompt => {
+            use std::io::IsTerminal;
+            if !std::io::stdin().is_terminal() {
+                return Err(ctx(
+                    "{ prompt = true } needs a terminal; use { env = \"VAR\" } in scripts and CI"
+                        .into(),
+                ));
+            }
+            rpassword::prompt_password(format!("{key} ([{table}], input hidden): ")).map_err(|e| {
+                CliError::new(
+                    exit::IO,
+                    format!("cannot read {key} from the terminal: {e}"),
+                )
+            })
+        }
+        Source::Keyring(spec) => keyring_get(spec).map_err(ctx),
+    }
+}
+
+#[cfg(feature = "keyring")]
+fn keyring_get(spec: &str) -> Result<String, String> {
+    let (service, account) = spec.split_once('/').ok_or("expected service/account")?;
+    keyring::Entry::new(service, account)
+        .and_then(|e| e.get_password())
+        .map_err(|e| format!("keyring entry {spec}: {e}"))
+}
+
+#[cfg(not(feature = "keyring"))]
+fn keyring_get(_spec: &str) -> Result<String, String> {
+    Err("this thinger-patch was built without keyring support: install it with `cargo install thinger-patch --features keyring`, or use { env = \"VAR\" }".into())
+}
+
+/// `thinger-patch.toml` in the current folder or a parent, then in the user config folder.
+fn discover_config() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .map(|d| d.join(FILE_NAME))
+        .find(|p| p.is_file())
+        .or_else(|| user_config_path().filter(|p| p.is_file()))
+}
+
+fn user_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            if cfg!(windows) {
+                std::env::var_os("APPDATA").map(PathBuf::from)
+            } else if cfg!(target_os = "macos") {
+                std::env::var_os("HOME")
+                    .map(|h| PathBuf::from(h).join("Library/Application Support"))
+            } else {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config"))
+            }
+        })?;
+    Some(base.join("thinger-patch").join(FILE_NAME))
+}
+
+#[cfg(unix)]
+fn loose_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn loose_mode(_path: &Path) -> Option<u32> {
+    None
+}
+
+/// Whether git tracks `file`. The repository is the user's (maybe a fresh clone of someone
+/// else's), so git runs with nothing its configuration could make it execute: no fsmonitor
+/// hook, no hooks, no pager, no prompts, no optional index writes; and
+/// `safe.directory` stays in force (a repository owned by another user is not read at all).
+fn git_tracks(file: &Path) -> bool {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::process::Command::new("git")
+        .args([
+            "--no-pager",
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.untrackedCache=false",
+        ])
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(file.file_name().unwrap_or_default())
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env_remove("GIT_EXTERNAL_DIFF")
+        .env_remove("GIT_PAGER")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -1,0 +1,57 @@
+//! Exit codes (documented in the README) and the error type that carries one.
+
+use std::fmt;
+use std::path::Path;
+
+pub const OK: i32 = 0;
+/// Invalid input or a refused operation.
+pub const INVALID: i32 = 1;
+/// Usage error (clap exits with 2 itself).
+pub const USAGE: i32 = 2;
+/// File or other local I/O error.
+pub const IO: i32 = 3;
+/// Device or network error.
+pub const DEVICE: i32 = 4;
+/// Internal error: a bug (a panic), reported without its message.
+pub const INTERNAL: i32 = 70;
+
+/// An error on its way to the user: a message (already naming the file) and an
+/// exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        CliError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An engine error about `path`.
+    pub fn engine(path: &Path, e: &thinger_patch_core::Error) -> Self {
+        CliError::new(INVALID, format!("{}: {e}", path.display()))
+    }
+
+    /// An I/O error while `doing` something with `path`.
+    pub fn io(path: &Path, doing: &str, e: &std::io::Error) -> Self {
+        CliError::new(IO, format!("{}: cannot {doing}: {e}", path.display()))
+    }
+
+    /// Prints the error and returns its exit code.
+    pub fn report(&self) -> i32 {
+        eprintln!("error: {}", self.message);
+        self.code
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
