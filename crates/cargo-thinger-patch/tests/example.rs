@@ -26,8 +26,10 @@ const SLOT_MAGIC: &[u8] = b"TPSLOT\xA5\x5A";
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn repo() -> PathBuf {
+    // crates/cargo-thinger-patch -> the repository root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .unwrap()
         .to_path_buf()
 }
