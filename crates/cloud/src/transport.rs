@@ -1,0 +1,108 @@
+//! The real transport: `ureq` with rustls (ring provider, webpki roots). It never
+//! follows a redirect and sends only to the configured API base.
+
+use std::io::Read;
+use std::time::Duration;
+
+use crate::http::{Body, Request, Response, Transport, TransportError};
+use crate::settings::ApiBase;
+
+/// Largest answer we read (dashboards and device lists are small).
+const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
+
+/// HTTPS through `ureq`.
+pub struct UreqTransport {
+    agent: ureq::Agent,
+}
+
+impl Default for UreqTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UreqTransport {
+    /// A transport with connection reuse, no redirects and HTTP errors returned as responses.
+    pub fn new() -> UreqTransport {
+        let agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .user_agent(concat!("thinger-patch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        UreqTransport { agent }
+    }
+}
+
+impl Transport for UreqTransport {
+    fn send(&self, api: &ApiBase, request: &Request, timeout: Duration) -> Result<Response, TransportError> {
+        debug_assert!(request.path.starts_with('/'));
+        let url = api.url(&request.path);
+        let mut builder = ureq::http::Request::builder()
+            .method(request.method.as_str())
+            .uri(&url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.expose());
+        }
+        if let Some(ct) = request.body.content_type() {
+            builder = builder.header("content-type", ct);
+        }
+        // No body at all for GET/DELETE/empty POST: ureq sends none then.
+        let run = |r: Result<ureq::http::Request<_>, ureq::http::Error>| {
+            let r = r.map_err(|e| TransportError::Connect(format!("cannot build the request: {e}")))?;
+            let r = self.agent.configure_request(r).timeout_global(Some(timeout)).build();
+            self.agent.run(r).map_err(map_error)
+        };
+        let mut response = match &request.body {
+            Body::Empty => {
+                let r = builder.body(());
+                let r = r.map_err(|e| TransportError::Connect(format!("cannot build the request: {e}")))?;
+                let r = self.agent.configure_request(r).timeout_global(Some(timeout)).build();
+                self.agent.run(r).map_err(map_error)?
+            }
+            other => run(builder.body(other.bytes().to_vec()))?,
+        };
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let mut body = Vec::new();
+        response
+            .body_mut()
+            .as_reader()
+            .take(MAX_RESPONSE)
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    TransportError::Timeout
+                } else {
+                    TransportError::Connect(format!("reading the answer: {e}"))
+                }
+            })?;
+        Ok(Response { status, headers, body })
+    }
+}
+
+fn map_error(e: ureq::Error) -> TransportError {
+    match e {
+        ureq::Error::Timeout(_) => TransportError::Timeout,
+        ureq::Error::Tls(m) => TransportError::Tls(m.to_string()),
+        ureq::Error::Rustls(e) => TransportError::Tls(e.to_string()),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => TransportError::Timeout,
+        ureq::Error::Io(io) => {
+            // rustls reports certificate failures as I/O errors wrapping its own error.
+            let text = io.to_string();
+            if text.contains("certificate") || text.contains("TLS") || text.contains("tls") {
+                TransportError::Tls(text)
+            } else {
+                TransportError::Connect(text)
+            }
+        }
+        ureq::Error::HostNotFound => TransportError::Connect("host not found".into()),
+        ureq::Error::ConnectionFailed => TransportError::Connect("connection failed".into()),
+        other => TransportError::Connect(other.to_string()),
+    }
+}
