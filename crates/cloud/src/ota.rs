@@ -365,6 +365,7 @@ pub struct OtaHandle<'a> {
     client: &'a Client,
     device: DeviceId,
     config: OtaConfig,
+    wait: Option<Duration>,
 }
 
 impl Client {
@@ -374,6 +375,7 @@ impl Client {
             client: self,
             device: device.clone(),
             config: OtaConfig::default(),
+            wait: None,
         }
     }
 }
@@ -397,10 +399,17 @@ impl OtaHandle<'_> {
         self
     }
 
+    /// Bounds the wait for each call (default: the device's OTA timeout + 15 s).
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = Some(wait);
+        self
+    }
+
     /// The device's OTA options (the device must be online).
     pub fn options(&self) -> Result<OtaOptions, Error> {
         let user = self.client.user()?;
-        let r = self.call(requests::options(&user, &self.device), Duration::from_secs(30), 0, 0)?;
+        let wait = self.wait.unwrap_or(Duration::from_secs(30));
+        let r = self.call(requests::options(&user, &self.device), wait, 0, 0)?;
         parse_options(&self.device, &r)
     }
 
@@ -427,7 +436,9 @@ impl OtaHandle<'_> {
             }
             Planned::Send(p) => p,
         };
-        let wait = Duration::from_millis(options.timeout_ms) + CALL_MARGIN;
+        let wait = self
+            .wait
+            .unwrap_or(Duration::from_millis(options.timeout_ms) + CALL_MARGIN);
         let total = plan.payload.len() as u64;
         let device = self.device.to_string();
 

@@ -93,12 +93,14 @@ fn map_error(e: ureq::Error) -> TransportError {
         ureq::Error::Rustls(e) => TransportError::Tls(e.to_string()),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => TransportError::Timeout,
         ureq::Error::Io(io) => {
-            // rustls reports certificate failures as I/O errors wrapping its own error.
-            let text = io.to_string();
-            if text.contains("certificate") || text.contains("TLS") || text.contains("tls") {
-                TransportError::Tls(text)
+            // rustls failures (certificate, handshake) reach us as I/O errors wrapping its own.
+            let tls = io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+            if tls {
+                TransportError::Tls(io.to_string())
             } else {
-                TransportError::Connect(text)
+                TransportError::Connect(io.to_string())
             }
         }
         ureq::Error::HostNotFound => TransportError::Connect("host not found".into()),
