@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use thinger_patch_cloud::{Client, Credential, RetryPolicy, Secret, Settings, UreqTransport};
+#[allow(unused_imports)]
 pub use thinger_patch_test_kit::thinger_cloud::{Fault, Permissions, SimDevice, ThingerCloud};
 
 pub const USER: &str = "alice";
