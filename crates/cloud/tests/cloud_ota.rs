@@ -221,3 +221,50 @@ fn wrong_image_is_refused_by_the_device() {
         .unwrap_err();
     assert_eq!(e.to_string(), "device d refused the chunk at byte 0 of 16: Wrong Magic Byte");
 }
+
+#[test]
+fn vscode_extension_sequence_is_accepted_by_the_esp32_model() {
+    // The calls of thinger-io/vscode-extension's thinger-ota-instance.ts, replayed
+    // by hand: zlib at Node's default level, `version: ''`, end and reboot without a body.
+    let Some(app) = fixture("flipperhttp/esp32c3-app.bin") else { return };
+    let cloud = cloud();
+    cloud.add_device(USER, "vs", "credentials1", Some(SimDevice::esp32(vec![0xe9; 16], "")));
+    let token = cloud.issue_token(USER, Permissions::All);
+    let agent = ureq::Agent::new_with_defaults();
+    let base = format!("{}/v3/users/{USER}/devices/vs/resources/$ota", cloud.url());
+    let auth = format!("Bearer {token}");
+    let options: serde_json::Value = serde_json::from_slice(
+        &agent
+            .get(format!("{base}/options"))
+            .header("authorization", &auth)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_vec()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(options["compression"], "zlib");
+    let chunk = options["block_size"].as_u64().unwrap() as usize;
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut e, &app).unwrap();
+    let deflated = e.finish().unwrap();
+    let post = |p: &str, ct: Option<&str>, body: Vec<u8>| -> serde_json::Value {
+        let mut r = agent.post(format!("{base}/{p}")).header("authorization", &auth);
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        let mut resp = if body.is_empty() { r.send_empty().unwrap() } else { r.send(body).unwrap() };
+        serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap_or_default()
+    };
+    let begin = serde_json::json!({"firmware": "default", "version": "", "size": app.len(), "chunk_size": chunk,
+        "compression": "zlib", "compressed_size": deflated.len(),
+        "checksum": md5_hex(&app), "compressed_checksum": md5_hex(&deflated)});
+    assert_eq!(post("begin", Some("application/json"), begin.to_string().into_bytes())["success"], true);
+    for c in deflated.chunks(chunk) {
+        assert_eq!(post("write", Some("application/octet-stream"), c.to_vec())["success"], true);
+    }
+    assert_eq!(post("end", None, Vec::new())["success"], true);
+    post("reboot", None, Vec::new());
+    assert_eq!(cloud.with_sim(USER, "vs", |s| s.running_image.clone()).unwrap(), app);
+}

@@ -97,9 +97,43 @@ struct OtaRun {
     last_progress: Option<Instant>,
 }
 
+/// miniz's inflater on the ESP32, streaming across write calls.
 #[derive(Debug, Clone)]
 struct InflateState {
-    compressed: Vec<u8>,
+    d: Arc<Mutex<flate2::Decompress>>,
+    done: bool,
+}
+
+impl InflateState {
+    fn new() -> InflateState {
+        InflateState {
+            d: Arc::new(Mutex::new(flate2::Decompress::new(true))),
+            done: false,
+        }
+    }
+
+    /// Inflates one chunk; an error, or input left after the stream's end, fails
+    /// as ThingerESP32OTA::write_ota does.
+    fn feed(&mut self, mut input: &[u8]) -> Result<Vec<u8>, String> {
+        let mut d = self.d.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::with_capacity(input.len() * 4);
+        while !input.is_empty() && !self.done {
+            out.reserve(64 * 1024);
+            let before = d.total_in();
+            let status = d
+                .decompress_vec(input, &mut out, flate2::FlushDecompress::None)
+                .map_err(|_| "Error while decompressing!".to_string())?;
+            input = &input[(d.total_in() - before) as usize..];
+            if status == flate2::Status::StreamEnd {
+                self.done = true;
+            }
+        }
+        if input.is_empty() {
+            Ok(out)
+        } else {
+            Err("Error while decompressing!".into())
+        }
+    }
 }
 
 impl SimDevice {
@@ -255,7 +289,7 @@ impl SimDevice {
         run.update_size = size;
         run.update_md5 = (md5.len() == 32).then_some(md5);
         if run.compressed_size > 0 {
-            run.inflater = Some(InflateState { compressed: Vec::new() });
+            run.inflater = Some(InflateState::new());
         }
         run.running = true;
         run.succeed = false;
@@ -292,18 +326,12 @@ impl SimDevice {
         let result = if let Some(inf) = self.ota.inflater.as_mut() {
             // ESP32: inflate with miniz and write the plain bytes; its base MD5
             // context gets the plain output, the compressed one the input.
-            inf.compressed.extend_from_slice(body);
-            let mut d = flate2::read::ZlibDecoder::new(&inf.compressed[..]);
-            let mut plain = Vec::new();
-            let r = d.read_to_end(&mut plain);
-            let complete = inf.compressed.len() >= self.ota.compressed_size;
-            match r {
-                Err(_) if complete => Err("Error while decompressing!".to_string()),
-                _ => {
-                    let new = plain.get(self.ota.written.len()..).unwrap_or(&[]).to_vec();
-                    let r = self.update_write(&new);
+            match inf.feed(body) {
+                Err(e) => Err(e),
+                Ok(plain) => {
+                    let r = self.update_write(&plain);
                     if let (Ok(()), Some(m)) = (&r, self.ota.md5_received.as_mut()) {
-                        m.update(&new);
+                        m.update(&plain);
                     }
                     r
                 }
@@ -765,6 +793,8 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
 
 fn serve(conn: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    // Small answers must not wait for delayed ACKs (Nagle).
+    let _ = conn.set_nodelay(true);
     let Ok(mut out) = conn.try_clone() else { return };
     let mut reader = BufReader::new(conn);
     while let Some(req) = read_request(&mut reader) {
@@ -793,7 +823,9 @@ fn serve(conn: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        if out.write_all(head.as_bytes()).is_err() || out.write_all(&body).is_err() {
+        let mut message = head.into_bytes();
+        message.extend_from_slice(&body);
+        if out.write_all(&message).is_err() {
             return;
         }
         let _ = out.flush();
