@@ -208,8 +208,12 @@ pub fn load_cache(path: &Path, api: &str) -> Result<Option<CachedLogin>, Error> 
     let v: serde_json::Value = serde_json::from_slice(&text)
         .map_err(|_| io_err(path, "the login cache is not valid JSON; log in again"))?;
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    let (Some(cached_api), Some(user), Some(access)) = (s("api"), s("user"), s("access_token")) else {
-        return Err(io_err(path, "the login cache lacks api, user or access_token; log in again"));
+    let (Some(cached_api), Some(user), Some(access)) = (s("api"), s("user"), s("access_token"))
+    else {
+        return Err(io_err(
+            path,
+            "the login cache lacks api, user or access_token; log in again",
+        ));
     };
     if cached_api != api {
         return Ok(None);
@@ -240,14 +244,23 @@ pub fn store_cache(path: &Path, login: &CachedLogin) -> Result<(), Error> {
         v["expires_at"] = e.into();
     }
     let text = Secret::new(serde_json::to_string_pretty(&v).expect("JSON"));
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     let mut suffix = [0u8; 6];
     getrandom::fill(&mut suffix).map_err(|e| io_err(path, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(
         ".{name}.{}.tmp",
-        suffix.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        suffix
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     ));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -284,7 +297,9 @@ impl Credential {
         match self {
             Credential::Token(_) => CredentialKind::AccessToken,
             Credential::Password { user, .. } => CredentialKind::Password { user: user.clone() },
-            Credential::Cached { .. } => CredentialKind::CachedLogin { user: user.to_string() },
+            Credential::Cached { .. } => CredentialKind::CachedLogin {
+                user: user.to_string(),
+            },
         }
     }
 }
@@ -321,9 +336,20 @@ mod tests {
             },
         };
         store_cache(&path, &login).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(load_cache(&path, "https://api.thinger.io").unwrap().is_some());
-        assert!(load_cache(&path, "https://other.example").unwrap().is_none());
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(
+            load_cache(&path, "https://api.thinger.io")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            load_cache(&path, "https://other.example")
+                .unwrap()
+                .is_none()
+        );
         assert!(remove_cache(&path).unwrap());
         assert!(!remove_cache(&path).unwrap());
     }

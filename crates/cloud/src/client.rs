@@ -84,7 +84,11 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// A client for `settings.api` authenticating with `credential`.
-    pub fn new(settings: Settings, credential: Credential, transport: impl Transport + 'static) -> Client {
+    pub fn new(
+        settings: Settings,
+        credential: Credential,
+        transport: impl Transport + 'static,
+    ) -> Client {
         Client {
             settings,
             credential,
@@ -247,13 +251,18 @@ impl Client {
                         if tokens.refresh_token.is_none() {
                             tokens.refresh_token = Some(refresh);
                         }
-                        let session = Session { user: s.user, tokens };
+                        let session = Session {
+                            user: s.user,
+                            tokens,
+                        };
                         self.store(&session)?;
                         let t = session.tokens.access_token.clone();
                         *self.session.lock().expect("session lock") = Some(session);
                         Ok(t)
                     }
-                    Err(Error::Unauthorized { .. }) if matches!(self.credential, Credential::Password { .. }) => {
+                    Err(Error::Unauthorized { .. })
+                        if matches!(self.credential, Credential::Password { .. }) =>
+                    {
                         self.password_login()
                     }
                     Err(e) => Err(e),
@@ -276,11 +285,11 @@ impl Client {
     }
 
     /// Sends an API call and returns its 2xx response, or the typed error.
-    pub fn execute(&self, request: Request) -> Result<Response, Error> {
+    pub fn execute(&self, mut request: Request) -> Result<Response, Error> {
         let mut renewed = false;
         loop {
             let token = self.bearer()?;
-            match self.send_with(&request, Some(&token), None) {
+            match self.send_with(&mut request, Some(&token), None) {
                 Err(Error::Unauthorized { .. })
                     if !renewed && !matches!(self.credential, Credential::Token(_)) =>
                 {
@@ -294,31 +303,54 @@ impl Client {
     }
 
     /// Sends without a bearer token (`/oauth/token`).
-    fn send(&self, request: Request, user: Option<&str>) -> Result<Response, Error> {
-        self.send_with(&request, None, user)
+    fn send(&self, mut request: Request, user: Option<&str>) -> Result<Response, Error> {
+        self.send_with(&mut request, None, user)
     }
 
-    fn send_with(&self, request: &Request, token: Option<&Secret>, user: Option<&str>) -> Result<Response, Error> {
+    /// Adds the headers for this attempt (removed again after), sends, retries.
+    fn send_with(
+        &self,
+        request: &mut Request,
+        token: Option<&Secret>,
+        user: Option<&str>,
+    ) -> Result<Response, Error> {
+        let own_headers = request.headers.len();
+        let result = self.send_once(request, token, user);
+        request.headers.truncate(own_headers);
+        result
+    }
+
+    fn send_once(
+        &self,
+        request: &mut Request,
+        token: Option<&Secret>,
+        user: Option<&str>,
+    ) -> Result<Response, Error> {
         let api = &self.settings.api;
-        let mut request = request.clone();
         if let Some(t) = token {
-            request
-                .headers
-                .push(("authorization".into(), Secret::new(format!("Bearer {}", t.expose()))));
+            request.headers.push((
+                "authorization".into(),
+                Secret::new(format!("Bearer {}", t.expose())),
+            ));
         }
-        request.headers.push(("accept".into(), Secret::new("application/json")));
+        request
+            .headers
+            .push(("accept".into(), Secret::new("application/json")));
         let timeout = request.timeout.unwrap_or(self.timeout);
         let mut secrets: Vec<&Secret> = request.secrets.iter().collect();
         if let Some(t) = token {
             secrets.push(t);
         }
-        let message = |r: &Response| r.server_message().map(|m| escape_message(&scrub(&m, &secrets)));
+        let message = |r: &Response| {
+            r.server_message()
+                .map(|m| escape_message(&scrub(&m, &secrets)))
+        };
         let idempotent = request.method.is_idempotent();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             let may_retry = attempt <= self.retry.max_retries;
-            let response = match self.transport.send(api, &request, timeout) {
+            let response = match self.transport.send(api, request, timeout) {
                 Ok(r) => r,
                 Err(TransportError::Timeout) if idempotent && may_retry => {
                     std::thread::sleep(self.retry.delay(attempt - 1, None));
@@ -362,7 +394,9 @@ impl Client {
                 401 => Err(Error::Unauthorized {
                     api: api.to_string(),
                     credential: match (&self.credential, user) {
-                        (Credential::Cached { .. }, Some(u)) => CredentialKind::CachedLogin { user: u.into() },
+                        (Credential::Cached { .. }, Some(u)) => {
+                            CredentialKind::CachedLogin { user: u.into() }
+                        }
                         (c, _) => c.kind(user.or(self.settings.user.as_deref()).unwrap_or("?")),
                     },
                     server_message: message(&response),
@@ -397,7 +431,10 @@ impl Client {
                     }
                 }
                 429 if may_retry => {
-                    std::thread::sleep(self.retry.delay(attempt - 1, response.header("retry-after")));
+                    std::thread::sleep(
+                        self.retry
+                            .delay(attempt - 1, response.header("retry-after")),
+                    );
                     continue;
                 }
                 429 => Err(Error::RateLimited {
@@ -405,7 +442,10 @@ impl Client {
                     attempts: attempt,
                 }),
                 500..=599 if idempotent && may_retry => {
-                    std::thread::sleep(self.retry.delay(attempt - 1, response.header("retry-after")));
+                    std::thread::sleep(
+                        self.retry
+                            .delay(attempt - 1, response.header("retry-after")),
+                    );
                     continue;
                 }
                 500..=599 => Err(Error::Server {
@@ -453,6 +493,9 @@ mod tests {
 
     #[test]
     fn redirect_origin_hides_path_and_userinfo() {
-        assert_eq!(origin_of("https://u:p@evil.example/x?token=abc"), "https://evil.example");
+        assert_eq!(
+            origin_of("https://u:p@evil.example/x?token=abc"),
+            "https://evil.example"
+        );
     }
 }

@@ -43,7 +43,10 @@ pub fn generate_credentials(capacity: Option<usize>) -> Result<Secret, Error> {
         what: "device credentials".into(),
         message: format!("the system's random generator failed: {e}"),
     })?;
-    let text: String = bytes.iter().map(|b| ALPHABET[usize::from(b & 63)] as char).collect();
+    let text: String = bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b & 63)] as char)
+        .collect();
     bytes.iter_mut().for_each(|b| *b = 0);
     Ok(Secret::new(text))
 }
@@ -54,7 +57,9 @@ pub fn check_credentials(credentials: &Secret) -> Result<(), Error> {
     if !(CREDENTIALS_MIN..=CREDENTIALS_MAX).contains(&n) {
         return Err(Error::Invalid {
             what: "device credentials".into(),
-            message: format!("are {n} bytes long; Thinger.io accepts {CREDENTIALS_MIN} to {CREDENTIALS_MAX}"),
+            message: format!(
+                "are {n} bytes long; Thinger.io accepts {CREDENTIALS_MIN} to {CREDENTIALS_MAX}"
+            ),
         });
     }
     if credentials.expose().chars().any(char::is_control) {
@@ -98,7 +103,10 @@ impl DeviceSpec {
 
     /// Checks the schema's limits before sending.
     pub fn check(&self) -> Result<(), Error> {
-        for (what, v) in [("device name", &self.name), ("device description", &self.description)] {
+        for (what, v) in [
+            ("device name", &self.name),
+            ("device description", &self.description),
+        ] {
             if let Some(v) = v
                 && v.chars().count() > 255
             {
@@ -248,7 +256,8 @@ pub fn parse_device(id: &DeviceId, response: &Response) -> Result<DeviceInfo, Er
         description: s("description"),
         kind: s("type"),
         enabled: b("enabled"),
-        connected: b("connected").or_else(|| v.pointer("/connection/active").and_then(|x| x.as_bool())),
+        connected: b("connected")
+            .or_else(|| v.pointer("/connection/active").and_then(|x| x.as_bool())),
         product: s("product"),
         raw: v,
     })
@@ -314,12 +323,19 @@ impl DeviceHandle<'_> {
         spec.check()?;
         check_credentials(credentials)?;
         let user = self.client.user()?;
-        self.client.execute(requests::create(&user, spec, credentials)).map(drop)
+        self.client
+            .execute(requests::create(&user, spec, credentials))
+            .map(drop)
     }
 
     /// Upsert as Thinger's Node-RED node does: `GET` (200: exists, 404: create
     /// with `POST`), then what `if_exists` says.
-    pub fn ensure(&self, spec: &DeviceSpec, credentials: &Secret, if_exists: IfExists) -> Result<Ensured, Error> {
+    pub fn ensure(
+        &self,
+        spec: &DeviceSpec,
+        credentials: &Secret,
+        if_exists: IfExists,
+    ) -> Result<Ensured, Error> {
         self.same_id(spec)?;
         spec.check()?;
         check_credentials(credentials)?;
@@ -339,7 +355,8 @@ impl DeviceHandle<'_> {
                 Ok(Ensured::Rotated)
             }
             IfExists::Update => {
-                self.client.execute(requests::update(&user, spec, Some(credentials)))?;
+                self.client
+                    .execute(requests::update(&user, spec, Some(credentials)))?;
                 Ok(Ensured::Updated)
             }
         }
@@ -358,7 +375,9 @@ impl DeviceHandle<'_> {
     /// Deletes it.
     pub fn delete(&self) -> Result<(), Error> {
         let user = self.client.user()?;
-        self.client.execute(requests::delete(&user, &self.id)).map(drop)
+        self.client
+            .execute(requests::delete(&user, &self.id))
+            .map(drop)
     }
 
     fn same_id(&self, spec: &DeviceSpec) -> Result<(), Error> {
@@ -395,7 +414,10 @@ mod tests {
         assert_eq!(generate_credentials(Some(6)).unwrap().len(), 6);
         let e = generate_credentials(Some(5)).unwrap_err();
         assert!(e.to_string().contains("at least 6"), "{e}");
-        assert_ne!(generate_credentials(None).unwrap(), generate_credentials(None).unwrap());
+        assert_ne!(
+            generate_credentials(None).unwrap(),
+            generate_credentials(None).unwrap()
+        );
     }
 
     #[test]

@@ -149,7 +149,9 @@ pub enum Error {
         server_message: Option<String>,
     },
     /// 3xx: redirects are never followed (they could lead to a host the user did not configure).
-    #[error("{action}: the server answered with a redirect ({status}) to {location}; redirects are not followed")]
+    #[error(
+        "{action}: the server answered with a redirect ({status}) to {location}; redirects are not followed"
+    )]
     Redirect {
         /// What was being done.
         action: String,
@@ -339,7 +341,10 @@ impl Error {
     /// 4 device or network.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Settings { .. } | Error::Invalid { .. } | Error::Template { .. } | Error::Schema { .. } => 1,
+            Error::Settings { .. }
+            | Error::Invalid { .. }
+            | Error::Template { .. }
+            | Error::Schema { .. } => 1,
             Error::Io { .. } => 3,
             _ => 4,
         }
@@ -371,7 +376,10 @@ mod tests {
 
     #[test]
     fn escape_message_escapes_control_characters_and_shortens() {
-        assert_eq!(escape_message("bad\u{1b}[31m\nname"), "bad\\u{1b}[31m\\nname");
+        assert_eq!(
+            escape_message("bad\u{1b}[31m\nname"),
+            "bad\\u{1b}[31m\\nname"
+        );
         assert_eq!(escape_message(&"x".repeat(400)).chars().count(), 301);
     }
 }

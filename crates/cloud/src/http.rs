@@ -117,7 +117,13 @@ pub struct Request {
 
 impl Request {
     /// A request with no body.
-    pub fn new(method: Method, path: String, permission: &'static str, action: String, subject: String) -> Request {
+    pub fn new(
+        method: Method,
+        path: String,
+        permission: &'static str,
+        action: String,
+        subject: String,
+    ) -> Request {
         Request {
             method,
             path,
@@ -156,7 +162,14 @@ impl fmt::Debug for Request {
         f.debug_struct("Request")
             .field("method", &self.method)
             .field("path", &self.path)
-            .field("headers", &self.headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("body", &self.body)
             .field("permission", &self.permission)
             .field("action", &self.action)
@@ -221,7 +234,12 @@ pub enum TransportError {
 /// status. It must not follow redirects and must send to `api` only.
 pub trait Transport: Send + Sync {
     /// Sends `request` to `api` with at most `timeout` of waiting.
-    fn send(&self, api: &ApiBase, request: &Request, timeout: Duration) -> Result<Response, TransportError>;
+    fn send(
+        &self,
+        api: &ApiBase,
+        request: &Request,
+        timeout: Duration,
+    ) -> Result<Response, TransportError>;
 }
 
 /// Percent-encodes a path segment or form value (RFC 3986 unreserved kept).
@@ -255,20 +273,38 @@ mod tests {
     #[test]
     fn form_encoding_escapes_reserved_characters() {
         let f = form_encode(&[("grant_type", "password"), ("password", "a&b=c d+é")]);
-        assert_eq!(f.expose(), "grant_type=password&password=a%26b%3Dc%20d%2B%C3%A9");
+        assert_eq!(
+            f.expose(),
+            "grant_type=password&password=a%26b%3Dc%20d%2B%C3%A9"
+        );
     }
 
     #[test]
     fn debug_never_shows_bodies_or_headers() {
-        let r = Request::new(Method::Post, "/oauth/token".into(), "Authenticate", "log in".into(), String::new())
-            .with_body(Body::Form(form_encode(&[("password", "canary-pw")])));
+        let r = Request::new(
+            Method::Post,
+            "/oauth/token".into(),
+            "Authenticate",
+            "log in".into(),
+            String::new(),
+        )
+        .with_body(Body::Form(form_encode(&[("password", "canary-pw")])));
         assert!(!format!("{r:?}").contains("canary"));
     }
 
     #[test]
     fn server_message_shapes() {
-        let r = |b: &str| Response { status: 400, headers: vec![], body: b.as_bytes().to_vec() };
-        assert_eq!(r(r#"{"error":{"message":"bad name"}}"#).server_message().unwrap(), "bad name");
+        let r = |b: &str| Response {
+            status: 400,
+            headers: vec![],
+            body: b.as_bytes().to_vec(),
+        };
+        assert_eq!(
+            r(r#"{"error":{"message":"bad name"}}"#)
+                .server_message()
+                .unwrap(),
+            "bad name"
+        );
         assert_eq!(r(r#"{"error":"x"}"#).server_message().unwrap(), "x");
         assert_eq!(r("plain").server_message().unwrap(), "plain");
         assert_eq!(r("").server_message(), None);

@@ -7,7 +7,8 @@ use crate::error::Error;
 fn matches(s: &str, max: usize, hyphen: bool) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || (hyphen && c == '-'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || (hyphen && c == '-'))
 }
 
 /// A user name: `^[a-zA-Z0-9_-]{1,32}$` (the path parameter's pattern).

@@ -156,7 +156,10 @@ pub enum Planned {
 }
 
 fn md5_hex(data: &[u8]) -> String {
-    Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Plans an update of `device` with `image` given its options (pure).
@@ -167,7 +170,12 @@ fn md5_hex(data: &[u8]) -> String {
 /// receives (the gzip file) and compares with `checksum`, and its Updater checks
 /// `compressed_checksum`, so both are the gzip file's MD5 there (sending the
 /// plain MD5, as the extension does, fails its end check).
-pub fn plan(device: &DeviceId, image: &[u8], options: &OtaOptions, config: &OtaConfig) -> Result<Planned, Error> {
+pub fn plan(
+    device: &DeviceId,
+    image: &[u8],
+    options: &OtaOptions,
+    config: &OtaConfig,
+) -> Result<Planned, Error> {
     if !options.enabled {
         return Err(Error::OtaDisabled {
             device: device.to_string(),
@@ -200,7 +208,10 @@ pub fn plan(device: &DeviceId, image: &[u8], options: &OtaOptions, config: &OtaC
     let plain_md5 = md5_hex(image);
     let mut begin = Map::new();
     begin.insert("firmware".into(), config.firmware.clone().into());
-    begin.insert("version".into(), config.version.clone().unwrap_or_default().into());
+    begin.insert(
+        "version".into(),
+        config.version.clone().unwrap_or_default().into(),
+    );
     begin.insert("size".into(), image.len().into());
     begin.insert("chunk_size".into(), options.block_size.into());
     let md5 = options.checksum.as_deref() == Some("md5");
@@ -268,7 +279,13 @@ pub mod requests {
         )
     }
 
-    fn request(method: Method, user: &str, device: &DeviceId, resource: &str, action: String) -> Request {
+    fn request(
+        method: Method,
+        user: &str,
+        device: &DeviceId,
+        resource: &str,
+        action: String,
+    ) -> Request {
         Request::new(
             method,
             path(user, device, resource),
@@ -280,29 +297,59 @@ pub mod requests {
 
     /// `GET .../$ota/options`.
     pub fn options(user: &str, device: &DeviceId) -> Request {
-        request(Method::Get, user, device, "options", format!("read the OTA options of device {device}"))
+        request(
+            Method::Get,
+            user,
+            device,
+            "options",
+            format!("read the OTA options of device {device}"),
+        )
     }
 
     /// `POST .../$ota/begin`.
     pub fn begin(user: &str, device: &DeviceId, plan: &OtaPlan) -> Request {
-        request(Method::Post, user, device, "begin", format!("begin the update of device {device}"))
-            .with_body(Body::json(&plan.begin))
+        request(
+            Method::Post,
+            user,
+            device,
+            "begin",
+            format!("begin the update of device {device}"),
+        )
+        .with_body(Body::json(&plan.begin))
     }
 
     /// `POST .../$ota/write` with one chunk (`application/octet-stream`).
     pub fn write(user: &str, device: &DeviceId, chunk: &[u8]) -> Request {
-        request(Method::Post, user, device, "write", format!("send a chunk to device {device}"))
-            .with_body(Body::Bytes(chunk.to_vec()))
+        request(
+            Method::Post,
+            user,
+            device,
+            "write",
+            format!("send a chunk to device {device}"),
+        )
+        .with_body(Body::Bytes(chunk.to_vec()))
     }
 
     /// `POST .../$ota/end`.
     pub fn end(user: &str, device: &DeviceId) -> Request {
-        request(Method::Post, user, device, "end", format!("end the update of device {device}"))
+        request(
+            Method::Post,
+            user,
+            device,
+            "end",
+            format!("end the update of device {device}"),
+        )
     }
 
     /// `POST .../$ota/reboot`.
     pub fn reboot(user: &str, device: &DeviceId) -> Request {
-        request(Method::Post, user, device, "reboot", format!("reboot device {device}"))
+        request(
+            Method::Post,
+            user,
+            device,
+            "reboot",
+            format!("reboot device {device}"),
+        )
     }
 }
 
@@ -415,7 +462,12 @@ impl OtaHandle<'_> {
 
     /// Updates the device with `image` (`version`: the image's version, compared
     /// with the device's).
-    pub fn send(&self, image: &[u8], version: Option<&str>, progress: &mut dyn Progress) -> Result<OtaReport, Error> {
+    pub fn send(
+        &self,
+        image: &[u8],
+        version: Option<&str>,
+        progress: &mut dyn Progress,
+    ) -> Result<OtaReport, Error> {
         let user = self.client.user()?;
         let options = self.options()?;
         let config = OtaConfig {
@@ -457,7 +509,12 @@ impl OtaHandle<'_> {
         let mut done = 0u64;
         let mut chunks = 0;
         for chunk in plan.payload.chunks(plan.chunk_size) {
-            let r = self.call(requests::write(&user, &self.device, chunk), wait, done, total)?;
+            let r = self.call(
+                requests::write(&user, &self.device, chunk),
+                wait,
+                done,
+                total,
+            )?;
             let ack = parse_ack(&r).map_err(|m| self.protocol("write", m))?;
             if !ack.success {
                 let message = ack.error.unwrap_or_else(|| "invalid firmware part".into());
@@ -467,7 +524,9 @@ impl OtaHandle<'_> {
                         device,
                         offset: done,
                         total,
-                        detail: Some(format!("the device answered \"{message}\": it timed out and restarted")),
+                        detail: Some(format!(
+                            "the device answered \"{message}\": it timed out and restarted"
+                        )),
                     });
                 }
                 return Err(Error::OtaWrite {
@@ -512,12 +571,21 @@ impl OtaHandle<'_> {
     }
 
     /// One `$ota` call, its errors turned into the OTA ones.
-    fn call(&self, request: Request, wait: Duration, done: u64, total: u64) -> Result<Response, Error> {
+    fn call(
+        &self,
+        request: Request,
+        wait: Duration,
+        done: u64,
+        total: u64,
+    ) -> Result<Response, Error> {
         let device = self.device.to_string();
         match self.client.execute(request.with_timeout(wait)) {
             Ok(r) => Ok(r),
             // The server answers 404 for a device that is not connected (or has no such resource).
-            Err(Error::NotFound { server_message, .. }) => Err(Error::OtaOffline { device, server_message }),
+            Err(Error::NotFound { server_message, .. }) => Err(Error::OtaOffline {
+                device,
+                server_message,
+            }),
             Err(Error::Timeout { after, .. }) if total > 0 => Err(Error::OtaStalled {
                 device,
                 offset: done,
@@ -552,22 +620,32 @@ mod tests {
             version: Some("1.0".into()),
             ..OtaConfig::default()
         };
-        assert!(matches!(plan(&d, b"\xe9abc", &options(None), &c).unwrap(), Planned::UpToDate { .. }));
+        assert!(matches!(
+            plan(&d, b"\xe9abc", &options(None), &c).unwrap(),
+            Planned::UpToDate { .. }
+        ));
         c.force = true;
-        assert!(matches!(plan(&d, b"\xe9abc", &options(None), &c).unwrap(), Planned::Send(_)));
+        assert!(matches!(
+            plan(&d, b"\xe9abc", &options(None), &c).unwrap(),
+            Planned::Send(_)
+        ));
     }
 
     #[test]
     fn checksums_per_compression() {
         let d = DeviceId::new("d").unwrap();
         let image = vec![0xe9u8; 1000];
-        let Planned::Send(p) = plan(&d, &image, &options(Some("zlib")), &OtaConfig::default()).unwrap() else {
+        let Planned::Send(p) =
+            plan(&d, &image, &options(Some("zlib")), &OtaConfig::default()).unwrap()
+        else {
             panic!()
         };
         assert_eq!(p.begin["checksum"], md5_hex(&image));
         assert_eq!(p.begin["compressed_checksum"], md5_hex(&p.payload));
         assert_eq!(p.begin["compressed_size"], p.payload.len());
-        let Planned::Send(p) = plan(&d, &image, &options(Some("gzip")), &OtaConfig::default()).unwrap() else {
+        let Planned::Send(p) =
+            plan(&d, &image, &options(Some("gzip")), &OtaConfig::default()).unwrap()
+        else {
             panic!()
         };
         assert_eq!(p.begin["checksum"], md5_hex(&p.payload));

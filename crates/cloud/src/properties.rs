@@ -39,7 +39,11 @@ pub fn provisioning_properties(
     provisioned_at: SystemTime,
 ) -> Vec<Property> {
     let mut out = Vec::new();
-    for (name, v) in [("fw_version", fw_version), ("mac", mac), ("image_sha256", image_sha256)] {
+    for (name, v) in [
+        ("fw_version", fw_version),
+        ("mac", mac),
+        ("image_sha256", image_sha256),
+    ] {
         if let Some(v) = v {
             out.push(Property {
                 name: name.into(),
@@ -56,7 +60,10 @@ pub fn provisioning_properties(
 
 /// `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -183,11 +190,13 @@ impl PropertiesHandle<'_> {
             .iter()
             .partition(|p| existing.iter().any(|e| e.name == p.name));
         for p in update {
-            self.client.execute(requests::update(&user, &self.device, p))?;
+            self.client
+                .execute(requests::update(&user, &self.device, p))?;
         }
         if !create.is_empty() {
             let create: Vec<Property> = create.into_iter().cloned().collect();
-            self.client.execute(requests::create(&user, &self.device, &create))?;
+            self.client
+                .execute(requests::create(&user, &self.device, &create))?;
         }
         Ok(())
     }

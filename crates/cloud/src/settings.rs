@@ -71,9 +71,13 @@ impl ApiBase {
         } else if let Some(rest) = url.strip_prefix("http://") {
             (Scheme::Http, rest)
         } else {
-            return Err(err(format!("{url:?} must start with https:// (or http:// for a loopback address)")));
+            return Err(err(format!(
+                "{url:?} must start with https:// (or http:// for a loopback address)"
+            )));
         };
-        if rest.contains(['?', '#', '@']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if rest.contains(['?', '#', '@'])
+            || rest.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(err(format!(
                 "{url:?} must be scheme://host[:port][/path], without user, query or fragment"
             )));
@@ -194,8 +198,14 @@ fn validate_host(host: &str) -> Result<String, String> {
 
 fn is_loopback(host: &str) -> bool {
     host == "localhost"
-        || host.parse::<Ipv4Addr>().map(|a| a.is_loopback()).unwrap_or(false)
-        || host.parse::<Ipv6Addr>().map(|a| a.is_loopback()).unwrap_or(false)
+        || host
+            .parse::<Ipv4Addr>()
+            .map(|a| a.is_loopback())
+            .unwrap_or(false)
+        || host
+            .parse::<Ipv6Addr>()
+            .map(|a| a.is_loopback())
+            .unwrap_or(false)
 }
 
 /// Where a secret comes from, as in the rest of `thinger-patch.toml`; the caller
@@ -349,8 +359,12 @@ fn value_source(key: &str, value: &toml::Value) -> Result<ValueSource, Error> {
     let (k, v) = t.iter().next().expect("one entry");
     match (k.as_str(), v) {
         ("env", toml::Value::String(s)) if !s.is_empty() => Ok(ValueSource::Env(s.clone())),
-        ("file", toml::Value::String(s)) if !s.is_empty() => Ok(ValueSource::File(PathBuf::from(s))),
-        ("keyring", toml::Value::String(s)) if s.contains('/') => Ok(ValueSource::Keyring(s.clone())),
+        ("file", toml::Value::String(s)) if !s.is_empty() => {
+            Ok(ValueSource::File(PathBuf::from(s)))
+        }
+        ("keyring", toml::Value::String(s)) if s.contains('/') => {
+            Ok(ValueSource::Keyring(s.clone()))
+        }
         ("prompt", toml::Value::Boolean(true)) => Ok(ValueSource::Prompt),
         _ => Err(err(
             "expected { env = \"VAR\" }, { file = \"path\" }, { keyring = \"service/account\" } or { prompt = true }",
@@ -396,6 +410,9 @@ mod tests {
             "user = \"alice\"\npassword = { prompt = true }",
         )))
         .unwrap();
-        assert_eq!(s.credential, CredentialSource::Password(ValueSource::Prompt));
+        assert_eq!(
+            s.credential,
+            CredentialSource::Password(ValueSource::Prompt)
+        );
     }
 }

@@ -28,7 +28,10 @@ fn create_upsert_rotate_delete() {
     spec.product = Some("weather_station".into());
     let creds = generate_credentials(Some(40)).unwrap();
 
-    assert_eq!(c.device(&d).ensure(&spec, &creds, IfExists::Fail).unwrap(), Ensured::Created);
+    assert_eq!(
+        c.device(&d).ensure(&spec, &creds, IfExists::Fail).unwrap(),
+        Ensured::Created
+    );
     let stored = cloud.device(USER, "esp-a1b2c3d4e5f6").unwrap();
     assert_eq!(stored.credentials(), Some(creds.expose()));
     assert_eq!(stored.fields["type"], "Generic");
@@ -38,13 +41,35 @@ fn create_upsert_rotate_delete() {
     assert_eq!(info.name.as_deref(), Some("Kitchen"));
     assert_eq!(info.kind.as_deref(), Some("Generic"));
 
-    assert_eq!(c.device(&d).ensure(&spec, &creds, IfExists::Reuse).unwrap(), Ensured::Reused);
+    assert_eq!(
+        c.device(&d).ensure(&spec, &creds, IfExists::Reuse).unwrap(),
+        Ensured::Reused
+    );
     let rotated = generate_credentials(Some(40)).unwrap();
-    assert_eq!(c.device(&d).ensure(&spec, &rotated, IfExists::Rotate).unwrap(), Ensured::Rotated);
-    assert_eq!(cloud.device(USER, "esp-a1b2c3d4e5f6").unwrap().credentials(), Some(rotated.expose()));
+    assert_eq!(
+        c.device(&d)
+            .ensure(&spec, &rotated, IfExists::Rotate)
+            .unwrap(),
+        Ensured::Rotated
+    );
+    assert_eq!(
+        cloud
+            .device(USER, "esp-a1b2c3d4e5f6")
+            .unwrap()
+            .credentials(),
+        Some(rotated.expose())
+    );
     spec.name = Some("Kitchen 2".into());
-    assert_eq!(c.device(&d).ensure(&spec, &creds, IfExists::Update).unwrap(), Ensured::Updated);
-    assert_eq!(cloud.device(USER, "esp-a1b2c3d4e5f6").unwrap().fields["name"], "Kitchen 2");
+    assert_eq!(
+        c.device(&d)
+            .ensure(&spec, &creds, IfExists::Update)
+            .unwrap(),
+        Ensured::Updated
+    );
+    assert_eq!(
+        cloud.device(USER, "esp-a1b2c3d4e5f6").unwrap().fields["name"],
+        "Kitchen 2"
+    );
 
     c.device(&d).delete().unwrap();
     assert!(c.device(&d).get().unwrap().is_none());
@@ -58,10 +83,24 @@ fn invalid_specs_are_refused_before_sending() {
     let d = id("d1");
     let mut spec = DeviceSpec::new(d.clone());
     spec.asset_type = Some("has-hyphen".into());
-    let e = c.device(&d).create(&spec, &Secret::new("abcdefgh")).unwrap_err();
-    assert!(e.to_string().contains("asset type \"has-hyphen\": must be 1 to 32"), "{e}");
-    let e = c.device(&d).create(&DeviceSpec::new(d.clone()), &Secret::new("abc")).unwrap_err();
-    assert!(e.to_string().contains("3 bytes long; Thinger.io accepts 6 to 255"), "{e}");
+    let e = c
+        .device(&d)
+        .create(&spec, &Secret::new("abcdefgh"))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("asset type \"has-hyphen\": must be 1 to 32"),
+        "{e}"
+    );
+    let e = c
+        .device(&d)
+        .create(&DeviceSpec::new(d.clone()), &Secret::new("abc"))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("3 bytes long; Thinger.io accepts 6 to 255"),
+        "{e}"
+    );
     assert!(cloud.requests().is_empty());
 }
 
@@ -80,14 +119,23 @@ fn properties_are_created_then_updated() {
     c.properties(&d).write(&props).unwrap();
     let stored = cloud.device(USER, "d1").unwrap().properties;
     let names: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(names, ["fw_version", "mac", "image_sha256", "provisioned_at"]);
+    assert_eq!(
+        names,
+        ["fw_version", "mac", "image_sha256", "provisioned_at"]
+    );
     assert_eq!(stored[3].1, "2023-11-14T22:13:20Z");
     // Again with a new version: PUT for the existing one (POST would be a 409).
     c.properties(&d)
-        .write(&[Property::new("fw_version", "1.2.4").unwrap(), Property::new("site", "lab").unwrap()])
+        .write(&[
+            Property::new("fw_version", "1.2.4").unwrap(),
+            Property::new("site", "lab").unwrap(),
+        ])
         .unwrap();
     let list = c.properties(&d).list().unwrap();
-    assert_eq!(list.iter().find(|p| p.name == "fw_version").unwrap().value, "1.2.4");
+    assert_eq!(
+        list.iter().find(|p| p.name == "fw_version").unwrap().value,
+        "1.2.4"
+    );
     assert_eq!(list.len(), 5);
 }
 
@@ -113,10 +161,17 @@ fn password_login_caches_tokens_privately_and_refreshes() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     // The form is what /oauth/token expects.
-    let login = cloud.requests().into_iter().find(|r| r.path == "/oauth/token").unwrap();
+    let login = cloud
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/oauth/token")
+        .unwrap();
     assert!(
         login
             .headers
@@ -125,7 +180,12 @@ fn password_login_caches_tokens_privately_and_refreshes() {
     );
 
     // A later run without the password uses the cache; expired -> refresh.
-    let later = client_with(&cloud, Credential::Cached { cache: cache.clone() });
+    let later = client_with(
+        &cloud,
+        Credential::Cached {
+            cache: cache.clone(),
+        },
+    );
     assert!(later.device(&id("d1")).get().unwrap().is_some());
     cloud.expire_access_tokens();
     let before = std::fs::read_to_string(&cache).unwrap();
@@ -136,15 +196,30 @@ fn password_login_caches_tokens_privately_and_refreshes() {
         .requests()
         .iter()
         .filter(|r| r.path == "/oauth/token")
-        .map(|r| String::from_utf8_lossy(&r.body).split('&').next().unwrap().to_string())
+        .map(|r| {
+            String::from_utf8_lossy(&r.body)
+                .split('&')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(grants, ["grant_type=password", "grant_type=refresh_token"]);
 
     // The cache is bound to its API base: another server never gets its tokens.
     let other = common::cloud();
-    let elsewhere = client_with(&other, Credential::Cached { cache: cache.clone() });
+    let elsewhere = client_with(
+        &other,
+        Credential::Cached {
+            cache: cache.clone(),
+        },
+    );
     let e = elsewhere.device(&id("d1")).get().unwrap_err();
-    assert!(e.to_string().starts_with("not logged in to http://127.0.0.1:"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("not logged in to http://127.0.0.1:"),
+        "{e}"
+    );
     assert!(other.requests().is_empty());
 
     assert!(thinger_patch_cloud::auth::remove_cache(&cache).unwrap());

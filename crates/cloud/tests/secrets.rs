@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use thinger_patch_cloud::{
-    Credential, DeviceId, DeviceSpec, Error, IfExists, PushMode, Secret, Substitutions, Template, UnknownKeys,
+    Credential, DeviceId, DeviceSpec, Error, IfExists, PushMode, Secret, Substitutions, Template,
+    UnknownKeys,
 };
 
 const CREDS: &str = "creds-CANARY-91b2";
@@ -31,15 +32,33 @@ fn token_never_leaks() {
     let c = client_with(&cloud, Credential::Token(Secret::new(token.clone())));
     assert_clean("client Debug", &format!("{c:?}"), &canaries);
     // A server that echoes the token and the credentials in its messages.
-    cloud.inject(Fault::status("/devices", 422, &format!("bad token {token} for credentials {CREDS}")).method("POST"));
+    cloud.inject(
+        Fault::status(
+            "/devices",
+            422,
+            &format!("bad token {token} for credentials {CREDS}"),
+        )
+        .method("POST"),
+    );
     let e = c
         .device(&DeviceId::new("d1").unwrap())
-        .create(&DeviceSpec::new(DeviceId::new("d1").unwrap()), &Secret::new(CREDS))
+        .create(
+            &DeviceSpec::new(DeviceId::new("d1").unwrap()),
+            &Secret::new(CREDS),
+        )
         .unwrap_err();
-    assert!(e.to_string().contains("bad token ******** for credentials ********"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("bad token ******** for credentials ********"),
+        "{e}"
+    );
     assert_error_clean(&e, &canaries);
 
-    cloud.inject(Fault::status("/devices/d2", 401, &format!("token {token} revoked")));
+    cloud.inject(Fault::status(
+        "/devices/d2",
+        401,
+        &format!("token {token} revoked"),
+    ));
     let e = c.device(&DeviceId::new("d2").unwrap()).get().unwrap_err();
     assert_error_clean(&e, &canaries);
     cloud.inject(Fault::status("/devices/d2", 403, &token));
@@ -65,10 +84,20 @@ fn device_credentials_never_leak() {
         &[CREDS],
     );
     c.device(&d).ensure(&spec, &creds, IfExists::Fail).unwrap();
-    let e = c.device(&d).ensure(&spec, &creds, IfExists::Fail).unwrap_err();
+    let e = c
+        .device(&d)
+        .ensure(&spec, &creds, IfExists::Fail)
+        .unwrap_err();
     assert_error_clean(&e, &[CREDS]);
     // Rotation answered with an echo of the new credentials.
-    cloud.inject(Fault::status("/devices/d1", 422, &format!("/credentials: \"{CREDS}\" refused")).method("PUT"));
+    cloud.inject(
+        Fault::status(
+            "/devices/d1",
+            422,
+            &format!("/credentials: \"{CREDS}\" refused"),
+        )
+        .method("PUT"),
+    );
     let e = c.device(&d).rotate(&creds).unwrap_err();
     assert_error_clean(&e, &[CREDS]);
     // The server's own schema error echoes a value: masked too.
@@ -96,18 +125,35 @@ fn password_and_refresh_token_never_leak() {
     let c = client_with(&cloud, credential);
     c.login().unwrap();
     assert_clean("client Debug", &format!("{c:?}"), &[PASSWORD]);
-    assert_clean("cache", &std::fs::read_to_string(&cache).unwrap(), &[PASSWORD]);
-    let refresh = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&cache).unwrap()).unwrap()
-        ["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    assert_clean(
+        "cache",
+        &std::fs::read_to_string(&cache).unwrap(),
+        &[PASSWORD],
+    );
+    let refresh =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&cache).unwrap())
+            .unwrap()["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
     // A failing refresh whose message echoes the refresh token.
     cloud.expire_access_tokens();
-    cloud.inject(Fault::status("/oauth/token", 401, &format!("refresh {refresh} rejected")));
-    let later = client_with(&cloud, Credential::Cached { cache: cache.clone() });
+    cloud.inject(Fault::status(
+        "/oauth/token",
+        401,
+        &format!("refresh {refresh} rejected"),
+    ));
+    let later = client_with(
+        &cloud,
+        Credential::Cached {
+            cache: cache.clone(),
+        },
+    );
     // The server says 401 for the expired access token; the client refreshes once.
-    let e = later.device(&DeviceId::new("d1").unwrap()).get().unwrap_err();
+    let e = later
+        .device(&DeviceId::new("d1").unwrap())
+        .get()
+        .unwrap_err();
     assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
     assert_error_clean(&e, &[PASSWORD, &refresh]);
     assert!(e.help().contains("log in again"));
@@ -142,7 +188,12 @@ fn dashboards_and_ota_carry_no_secret() {
         .unwrap();
     c.dashboards().push(&d, PushMode::Create).unwrap();
     assert_clean("dashboard JSON", &d.json.to_string(), &[&token]);
-    cloud.add_device(USER, "off", CREDS, Some(SimDevice::esp32(vec![0xe9; 8], "")));
+    cloud.add_device(
+        USER,
+        "off",
+        CREDS,
+        Some(SimDevice::esp32(vec![0xe9; 8], "")),
+    );
     cloud.with_sim(USER, "off", |s| s.online = false);
     let e = c
         .ota(&DeviceId::new("off").unwrap())

@@ -175,7 +175,9 @@ impl SimDevice {
         self.ota = OtaRun::default();
         if let Some(image) = self.installed.take() {
             let plain = match self.chip {
-                Chip::Esp8266 { atomic_fs_update: true } if image.starts_with(&[0x1f, 0x8b]) => {
+                Chip::Esp8266 {
+                    atomic_fs_update: true,
+                } if image.starts_with(&[0x1f, 0x8b]) => {
                     // eboot inflates the stored gzip file into place.
                     let mut out = Vec::new();
                     match flate2::read::GzDecoder::new(&image[..]).read_to_end(&mut out) {
@@ -190,7 +192,9 @@ impl SimDevice {
                     self.running_image = p;
                     self.log.push(format!("reboot ({why}) into the new image"));
                 }
-                None => self.log.push(format!("reboot ({why}): eboot could not inflate; old image kept")),
+                None => self.log.push(format!(
+                    "reboot ({why}): eboot could not inflate; old image kept"
+                )),
             }
         } else {
             self.log.push(format!("reboot ({why})"));
@@ -244,7 +248,13 @@ impl SimDevice {
         if empty || self.ota.running {
             return json!({"success": false});
         }
-        let s = |k: &str| input.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let s = |k: &str| {
+            input
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
         let n = |k: &str| input.get(k).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
         let mut run = OtaRun {
             firmware_size: n("size"),
@@ -277,8 +287,12 @@ impl SimDevice {
         // begin_ota of the chip's class: Update.begin(size) and Update.setMD5().
         let (size, md5) = match self.chip {
             Chip::Esp32 => (run.firmware_size, checksum),
-            Chip::Esp8266 { atomic_fs_update: true } => (n("compressed_size"), s("compressed_checksum")),
-            Chip::Esp8266 { atomic_fs_update: false } => (run.firmware_size, checksum),
+            Chip::Esp8266 {
+                atomic_fs_update: true,
+            } => (n("compressed_size"), s("compressed_checksum")),
+            Chip::Esp8266 {
+                atomic_fs_update: false,
+            } => (run.firmware_size, checksum),
         };
         if size == 0 {
             return json!({"success": false, "error": "Bad Size Given"});
@@ -362,7 +376,10 @@ impl SimDevice {
     fn remaining(&self) -> usize {
         match self.ota.inflater {
             // ThingerESP32OTA::remaining() is Update.remaining(): plain bytes still due.
-            Some(_) => self.ota.firmware_size.saturating_sub(self.ota.written.len()),
+            Some(_) => self
+                .ota
+                .firmware_size
+                .saturating_sub(self.ota.written.len()),
             None => self.ota.update_size.saturating_sub(self.ota.written.len()),
         }
     }
@@ -377,15 +394,22 @@ impl SimDevice {
         }
         let hex = |m: &Option<Md5>| {
             m.clone()
-                .map(|m| m.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
+                .map(|m| {
+                    m.finalize()
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                })
                 .unwrap_or_default()
         };
         // ThingerOTA.h: the compressed checksum when compressing, else the plain one.
         let base_ok = if self.ota.compressed_size > 0 {
             !self.ota.md5_compressed_checksum.is_empty()
-                && hex(&self.ota.md5_compressed).eq_ignore_ascii_case(&self.ota.md5_compressed_checksum)
+                && hex(&self.ota.md5_compressed)
+                    .eq_ignore_ascii_case(&self.ota.md5_compressed_checksum)
         } else {
-            !self.ota.md5_checksum.is_empty() && hex(&self.ota.md5_received).eq_ignore_ascii_case(&self.ota.md5_checksum)
+            !self.ota.md5_checksum.is_empty()
+                && hex(&self.ota.md5_received).eq_ignore_ascii_case(&self.ota.md5_checksum)
         };
         if !base_ok {
             self.ota.written.clear();
@@ -394,14 +418,18 @@ impl SimDevice {
         }
         // Update.end(): its own MD5 over what reached flash.
         if let Some(md5) = &self.ota.update_md5 {
-            let got: String = Md5::digest(&self.ota.written).iter().map(|b| format!("{b:02x}")).collect();
+            let got: String = Md5::digest(&self.ota.written)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             if !got.eq_ignore_ascii_case(md5) {
                 return json!({"success": false, "error": "MD5 Check Failed"});
             }
         }
         self.installed = Some(std::mem::take(&mut self.ota.written));
         if !self.ota.version.is_empty() {
-            self.log.push(format!("installed version {}", self.ota.version));
+            self.log
+                .push(format!("installed version {}", self.ota.version));
         }
         self.ota.succeed = true;
         json!({"success": true})
@@ -470,8 +498,10 @@ pub struct LoggedRequest {
     pub path: String,
     /// Headers (names lowercased).
     pub headers: Vec<(String, String)>,
-    /// Body.
+    /// The body's first 16 KiB (OTA chunks would fill memory in a benchmark).
     pub body: Vec<u8>,
+    /// The body's full length.
+    pub body_len: usize,
     /// The status answered.
     pub status: u16,
 }
@@ -576,14 +606,21 @@ impl Drop for ThingerCloud {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn b64url(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
             out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -605,7 +642,11 @@ fn jwt(user: &str, exp: Option<u64>) -> String {
     if let Some(e) = exp {
         payload["exp"] = e.into();
     }
-    format!("{header}.{}.{}", b64url(payload.to_string().as_bytes()), b64url(&random_bytes(32)))
+    format!(
+        "{header}.{}.{}",
+        b64url(payload.to_string().as_bytes()),
+        b64url(&random_bytes(32))
+    )
 }
 
 impl ThingerCloud {
@@ -679,25 +720,40 @@ impl ThingerCloud {
         fields.insert("type".into(), "Generic".into());
         fields.insert("credentials".into(), credentials.into());
         fields.insert("enabled".into(), true.into());
-        self.lock().users.entry(user.into()).or_default().devices.insert(
-            id.into(),
-            DeviceRecord {
-                fields,
-                properties: Vec::new(),
-                sim,
-            },
-        );
+        self.lock()
+            .users
+            .entry(user.into())
+            .or_default()
+            .devices
+            .insert(
+                id.into(),
+                DeviceRecord {
+                    fields,
+                    properties: Vec::new(),
+                    sim,
+                },
+            );
     }
 
     /// Attaches simulated hardware to a device (e.g. one the client created).
     pub fn attach(&self, user: &str, id: &str, sim: SimDevice) {
-        if let Some(d) = self.lock().users.get_mut(user).and_then(|u| u.devices.get_mut(id)) {
+        if let Some(d) = self
+            .lock()
+            .users
+            .get_mut(user)
+            .and_then(|u| u.devices.get_mut(id))
+        {
             d.sim = Some(sim);
         }
     }
 
     /// Changes a simulated device.
-    pub fn with_sim<R>(&self, user: &str, id: &str, f: impl FnOnce(&mut SimDevice) -> R) -> Option<R> {
+    pub fn with_sim<R>(
+        &self,
+        user: &str,
+        id: &str,
+        f: impl FnOnce(&mut SimDevice) -> R,
+    ) -> Option<R> {
         let mut st = self.lock();
         let sim = st.users.get_mut(user)?.devices.get_mut(id)?.sim.as_mut()?;
         Some(f(sim))
@@ -733,7 +789,10 @@ struct HttpRequest {
 
 impl HttpRequest {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -767,7 +826,10 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
         headers,
         body: Vec::new(),
     };
-    if req.header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+    if req
+        .header("transfer-encoding")
+        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+    {
         loop {
             let mut size = String::new();
             r.read_line(&mut size).ok()?;
@@ -781,7 +843,10 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
             r.read_exact(&mut chunk).ok()?;
             req.body.extend_from_slice(&chunk[..n]);
         }
-    } else if let Some(len) = req.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+    } else if let Some(len) = req
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
         if len > 64 * 1024 * 1024 {
             return None;
         }
@@ -795,7 +860,9 @@ fn serve(conn: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     // Small answers must not wait for delayed ACKs (Nagle).
     let _ = conn.set_nodelay(true);
-    let Ok(mut out) = conn.try_clone() else { return };
+    let Ok(mut out) = conn.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(conn);
     while let Some(req) = read_request(&mut reader) {
         if stop.load(Ordering::SeqCst) {
@@ -829,7 +896,10 @@ fn serve(conn: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             return;
         }
         let _ = out.flush();
-        if req.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close")) {
+        if req
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+        {
             return;
         }
     }
@@ -850,7 +920,8 @@ fn handle(state: &Arc<Mutex<State>>, req: &HttpRequest) -> Answer {
     let fault = {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         let i = st.faults.iter().position(|f| {
-            req.path.contains(&f.path_contains) && f.method.as_ref().is_none_or(|m| *m == req.method)
+            req.path.contains(&f.path_contains)
+                && f.method.as_ref().is_none_or(|m| *m == req.method)
         });
         i.map(|i| {
             let f = st.faults[i].clone();
@@ -862,7 +933,11 @@ fn handle(state: &Arc<Mutex<State>>, req: &HttpRequest) -> Answer {
         })
     };
     let result = match fault {
-        Some(FaultKind::Respond { status, body, headers }) => (status, headers, body.into_bytes()),
+        Some(FaultKind::Respond {
+            status,
+            body,
+            headers,
+        }) => (status, headers, body.into_bytes()),
         Some(FaultKind::Delay(d)) => {
             thread::sleep(d);
             route(state, req)
@@ -874,7 +949,8 @@ fn handle(state: &Arc<Mutex<State>>, req: &HttpRequest) -> Answer {
         method: req.method.clone(),
         path: req.path.clone(),
         headers: req.headers.clone(),
-        body: req.body.clone(),
+        body: req.body[..req.body.len().min(16 * 1024)].to_vec(),
+        body_len: req.body.len(),
         status: result.0,
     });
     result
@@ -889,7 +965,9 @@ fn form_decode(body: &[u8]) -> BTreeMap<String, String> {
             match b[i] {
                 b'+' => out.push(b' '),
                 b'%' if i + 2 < b.len() => {
-                    let h = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                    let h = std::str::from_utf8(&b[i + 1..i + 3])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
                     match h {
                         Some(v) => {
                             out.push(v);
@@ -1002,8 +1080,12 @@ fn route(state: &Arc<Mutex<State>>, req: &HttpRequest) -> Answer {
         ("POST", ["v3", "users", u, "devices", _, "properties"]) => ("CreateDeviceProperty", *u),
         ("GET", ["v3", "users", u, "devices", _, "properties", _]) => ("ReadDeviceProperty", *u),
         ("PUT", ["v3", "users", u, "devices", _, "properties", _]) => ("UpdateDeviceProperty", *u),
-        ("DELETE", ["v3", "users", u, "devices", _, "properties", _]) => ("DeleteDeviceProperty", *u),
-        ("GET" | "POST", ["v3", "users", u, "devices", _, "resources", ..]) => ("AccessDeviceResources", *u),
+        ("DELETE", ["v3", "users", u, "devices", _, "properties", _]) => {
+            ("DeleteDeviceProperty", *u)
+        }
+        ("GET" | "POST", ["v3", "users", u, "devices", _, "resources", ..]) => {
+            ("AccessDeviceResources", *u)
+        }
         ("GET", ["v1", "users", u, "dashboards"]) => ("ListDashboards", *u),
         ("POST", ["v1", "users", u, "dashboards"]) => ("CreateDashboard", *u),
         ("GET", ["v1", "users", u, "dashboards", _]) => ("ReadDashboardConfig", *u),
@@ -1020,7 +1102,10 @@ fn route(state: &Arc<Mutex<State>>, req: &HttpRequest) -> Answer {
         return error(403, &format!("not allowed: {action}"));
     }
     let json_body = || -> Result<Value, Answer> {
-        if !req.header("content-type").is_some_and(|c| c.starts_with("application/json")) {
+        if !req
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/json"))
+        {
             return Err(error(400, "expected application/json"));
         }
         serde_json::from_slice(&req.body).map_err(|e| error(400, &format!("invalid JSON: {e}")))
@@ -1030,7 +1115,7 @@ fn route(state: &Arc<Mutex<State>>, req: &HttpRequest) -> Answer {
     match (action, seg.as_slice()) {
         ("ListDevices", _) => answer(
             200,
-            Value::Array(data.devices.values().map(|d| public_device(d)).collect()),
+            Value::Array(data.devices.values().map(public_device).collect()),
         ),
         ("CreateDevice", _) => {
             let body = match json_body() {
@@ -1119,13 +1204,19 @@ fn route(state: &Arc<Mutex<State>>, req: &HttpRequest) -> Answer {
                 }
             }
             for p in items {
-                d.properties
-                    .push((p["property"].as_str().unwrap_or("").to_string(), p["value"].clone()));
+                d.properties.push((
+                    p["property"].as_str().unwrap_or("").to_string(),
+                    p["value"].clone(),
+                ));
             }
             answer(200, json!({}))
         }
         ("ReadDeviceProperty", [.., id, _, prop]) => {
-            match data.devices.get(*id).and_then(|d| d.properties.iter().find(|(k, _)| k == prop)) {
+            match data
+                .devices
+                .get(*id)
+                .and_then(|d| d.properties.iter().find(|(k, _)| k == prop))
+            {
                 Some((k, v)) => answer(200, json!({"property": k, "value": v})),
                 None => error(404, "property not found"),
             }
@@ -1188,7 +1279,10 @@ fn route(state: &Arc<Mutex<State>>, req: &HttpRequest) -> Answer {
                 _ => error(404, "resource not found"),
             }
         }
-        ("ListDashboards", _) => answer(200, Value::Array(data.dashboards.values().cloned().collect())),
+        ("ListDashboards", _) => answer(
+            200,
+            Value::Array(data.dashboards.values().cloned().collect()),
+        ),
         ("CreateDashboard", _) => {
             let body = match json_body() {
                 Ok(b) => b,
@@ -1271,7 +1365,8 @@ fn public_device(d: &DeviceRecord) -> Value {
 fn id_ok(s: &str, max: usize, hyphen: bool) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || (hyphen && c == '-'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || (hyphen && c == '-'))
 }
 
 /// Checks an object against `additionalProperties: false` with these keys.
@@ -1282,7 +1377,12 @@ fn only_keys(o: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
     }
 }
 
-fn string_field(o: &Map<String, Value>, key: &str, min: usize, max: usize) -> Result<Option<String>, String> {
+fn string_field(
+    o: &Map<String, Value>,
+    key: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<String>, String> {
     match o.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => {
@@ -1322,9 +1422,14 @@ fn check_device_create(body: &Value) -> Result<(), String> {
             "type",
         ],
     )?;
-    let device = o.get("device").and_then(|d| d.as_str()).ok_or("/device: required")?;
+    let device = o
+        .get("device")
+        .and_then(|d| d.as_str())
+        .ok_or("/device: required")?;
     if !id_ok(device, 32, true) {
-        return Err(format!("/device: \"{device}\" does not match ^[a-zA-Z0-9_-]{{1,32}}$"));
+        return Err(format!(
+            "/device: \"{device}\" does not match ^[a-zA-Z0-9_-]{{1,32}}$"
+        ));
     }
     let kind = match o.get("type") {
         None => "Generic",
@@ -1334,7 +1439,16 @@ fn check_device_create(body: &Value) -> Result<(), String> {
     if kind == "HTTP" {
         only_keys(
             o,
-            &["asset_group", "asset_type", "description", "device", "enabled", "name", "product", "type"],
+            &[
+                "asset_group",
+                "asset_type",
+                "description",
+                "device",
+                "enabled",
+                "name",
+                "product",
+                "type",
+            ],
         )?;
         string_field(o, "description", 1, 255)?;
     } else {
@@ -1357,7 +1471,15 @@ fn check_device_update(body: &Value) -> Result<(), String> {
     let o = body.as_object().ok_or("body must be an object")?;
     only_keys(
         o,
-        &["asset_group", "asset_type", "credentials", "description", "enabled", "name", "product"],
+        &[
+            "asset_group",
+            "asset_type",
+            "credentials",
+            "description",
+            "enabled",
+            "name",
+            "product",
+        ],
     )?;
     string_field(o, "credentials", 1, 255)?;
     string_field(o, "description", 0, 255)?;
@@ -1379,7 +1501,11 @@ fn check_property(p: &Value, create: bool) -> Result<(), String> {
     match o.get("property") {
         Some(Value::String(s)) if id_ok(s, 32, false) => {}
         None if !create => {}
-        Some(v) => return Err(format!("/property: {v} does not match ^[a-zA-Z0-9_]{{1,32}}$")),
+        Some(v) => {
+            return Err(format!(
+                "/property: {v} does not match ^[a-zA-Z0-9_]{{1,32}}$"
+            ));
+        }
         None => return Err("/property: required".into()),
     }
     if !o.contains_key("value") {
@@ -1390,7 +1516,14 @@ fn check_property(p: &Value, create: bool) -> Result<(), String> {
 
 fn check_dashboard(body: &Value, create: bool) -> Result<(), String> {
     let o = body.as_object().ok_or("body must be an object")?;
-    let mut keys = vec!["controls", "description", "name", "properties", "tabs", "widgets"];
+    let mut keys = vec![
+        "controls",
+        "description",
+        "name",
+        "properties",
+        "tabs",
+        "widgets",
+    ];
     if create {
         keys.push("dashboard");
     }
@@ -1398,7 +1531,11 @@ fn check_dashboard(body: &Value, create: bool) -> Result<(), String> {
     if create {
         match o.get("dashboard") {
             Some(Value::String(d)) if id_ok(d, 32, false) => {}
-            Some(d) => return Err(format!("/dashboard: {d} does not match ^[a-zA-Z0-9_]{{1,32}}$")),
+            Some(d) => {
+                return Err(format!(
+                    "/dashboard: {d} does not match ^[a-zA-Z0-9_]{{1,32}}$"
+                ));
+            }
             None => return Err("/dashboard: required".into()),
         }
         for k in ["name", "widgets"] {
@@ -1419,7 +1556,18 @@ fn check_dashboard(body: &Value, create: bool) -> Result<(), String> {
 
 fn check_token(body: &Value) -> Result<(), String> {
     let o = body.as_object().ok_or("body must be an object")?;
-    only_keys(o, &["allow", "deny", "description", "enabled", "expire", "name", "token"])?;
+    only_keys(
+        o,
+        &[
+            "allow",
+            "deny",
+            "description",
+            "enabled",
+            "expire",
+            "name",
+            "token",
+        ],
+    )?;
     match o.get("token") {
         Some(Value::String(t)) if id_ok(t, 50, false) => {}
         Some(t) => return Err(format!("/token: {t} does not match ^[a-zA-Z0-9_]{{1,50}}$")),

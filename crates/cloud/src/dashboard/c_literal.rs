@@ -115,7 +115,10 @@ fn literal_prefix(s: &[u8]) -> (Option<usize>, bool) {
 }
 
 fn find(s: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    s.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    s.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 fn count_lines(s: &[u8]) -> usize {
@@ -130,7 +133,11 @@ fn quoted_literal(source: &str, quote: usize, line: &mut usize) -> Result<(Strin
     while let Some((k, c)) = chars.next() {
         match c {
             '"' => return Ok((out, quote + 1 + k + 1)),
-            '\n' => return Err(format!("line {start_line}: string literal not closed on its line")),
+            '\n' => {
+                return Err(format!(
+                    "line {start_line}: string literal not closed on its line"
+                ));
+            }
             '\\' => {
                 let Some((_, e)) = chars.next() else { break };
                 match e {
@@ -174,13 +181,17 @@ fn quoted_literal(source: &str, quote: usize, line: &mut usize) -> Result<(Strin
                                 .ok_or(format!("line {start_line}: bad \\{e} escape"))?;
                             v = v * 16 + d;
                         }
-                        out.push(char::from_u32(v).ok_or(format!("line {start_line}: \\{e}{v:X} is not a character"))?);
+                        out.push(
+                            char::from_u32(v).ok_or(format!(
+                                "line {start_line}: \\{e}{v:X} is not a character"
+                            ))?,
+                        );
                     }
                     'a' => out.push('\u{7}'),
                     'b' => out.push('\u{8}'),
                     'f' => out.push('\u{c}'),
                     'v' => out.push('\u{b}'),
-                    '\n' => *line += 1, // line continuation
+                    '\n' => *line += 1,       // line continuation
                     other => out.push(other), // \" \\ \' \?
                 }
             }

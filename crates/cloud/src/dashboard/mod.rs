@@ -114,7 +114,10 @@ impl Template {
             file: label.clone(),
             message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
         })?;
-        let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Template::parse(&template_name(&file), &label, &text)
     }
 
@@ -149,14 +152,18 @@ impl Template {
                     match parsed.len() {
                         1 => parsed.into_iter().next().expect("one").1,
                         0 => {
-                            let why = whole.err().map(|e| e.to_string()).unwrap_or_else(|| "not an object".into());
+                            let why = whole
+                                .err()
+                                .map(|e| e.to_string())
+                                .unwrap_or_else(|| "not an object".into());
                             return Err(err(format!(
                                 "its string literals (from line {}) do not hold a JSON object: {why}",
                                 groups[0].line
                             )));
                         }
                         _ => {
-                            let lines: Vec<String> = parsed.iter().map(|(l, _)| l.to_string()).collect();
+                            let lines: Vec<String> =
+                                parsed.iter().map(|(l, _)| l.to_string()).collect();
                             return Err(err(format!(
                                 "holds several JSON documents (lines {}); put one dashboard per file",
                                 lines.join(", ")
@@ -179,7 +186,11 @@ impl Template {
     /// Personalises the template for one device: substitution in string values
     /// only, the id derived from the template name and the device, the keys
     /// brought to what the API accepts, and the schema checked.
-    pub fn personalize(&self, subs: &Substitutions, unknown: UnknownKeys) -> Result<PreparedDashboard, Error> {
+    pub fn personalize(
+        &self,
+        subs: &Substitutions,
+        unknown: UnknownKeys,
+    ) -> Result<PreparedDashboard, Error> {
         let id = dashboard_id(&self.name, &subs.device);
         let mut json = self.json.clone();
         let mut replaced = 0;
@@ -211,7 +222,10 @@ impl Template {
                     return Err(Error::Schema {
                         dashboard: id,
                         path: format!("$.{k}"),
-                        message: format!("key not allowed (the API accepts {})", ALLOWED_KEYS.join(", ")),
+                        message: format!(
+                            "key not allowed (the API accepts {})",
+                            ALLOWED_KEYS.join(", ")
+                        ),
                     });
                 }
             }
@@ -222,10 +236,16 @@ impl Template {
         obj.shift_remove("dashboard");
         let name_missing = !matches!(obj.get("name"), Some(Value::String(s)) if !s.is_empty());
         if name_missing {
-            obj.insert("name".into(), Value::String(format!("{} {}", self.name, subs.name)));
+            obj.insert(
+                "name".into(),
+                Value::String(format!("{} {}", self.name, subs.name)),
+            );
         }
         if !obj.contains_key("widgets") {
-            warnings.push(format!("{}: no widgets; the dashboard will be empty", self.source));
+            warnings.push(format!(
+                "{}: no widgets; the dashboard will be empty",
+                self.source
+            ));
             obj.insert("widgets".into(), Value::Array(Vec::new()));
         }
         out.extend(std::mem::take(obj));
@@ -271,7 +291,11 @@ pub fn dashboard_id(template: &str, device: &str) -> String {
         id.push(c);
     }
     let id = id.trim_matches('_').to_string();
-    let id = if id.is_empty() { "dashboard".to_string() } else { id };
+    let id = if id.is_empty() {
+        "dashboard".to_string()
+    } else {
+        id
+    };
     if id.len() <= 32 {
         return id;
     }
@@ -289,9 +313,13 @@ fn substitute_value(v: &mut Value, subs: &Substitutions, count: &mut usize) {
                 *count += n;
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| substitute_value(i, subs, count)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|i| substitute_value(i, subs, count)),
         // Keys are never changed: only values are personal.
-        Value::Object(map) => map.values_mut().for_each(|i| substitute_value(i, subs, count)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|i| substitute_value(i, subs, count)),
         _ => {}
     }
 }
@@ -350,11 +378,16 @@ pub fn validate(id: &str, json: &Value, for_update: bool) -> Result<(), Error> {
         path: path.to_string(),
         message,
     };
-    let obj = json.as_object().ok_or_else(|| err("$", "must be an object".into()))?;
+    let obj = json
+        .as_object()
+        .ok_or_else(|| err("$", "must be an object".into()))?;
     for k in obj.keys() {
         let allowed = ALLOWED_KEYS.contains(&k.as_str()) && !(for_update && k == "dashboard");
         if !allowed {
-            return Err(err(&format!("$.{k}"), "key not allowed by the dashboard schema".into()));
+            return Err(err(
+                &format!("$.{k}"),
+                "key not allowed by the dashboard schema".into(),
+            ));
         }
     }
     if !for_update {
@@ -373,7 +406,10 @@ pub fn validate(id: &str, json: &Value, for_update: bool) -> Result<(), Error> {
         match v {
             Value::String(s) if (1..=255).contains(&s.chars().count()) => {}
             Value::String(s) => {
-                return Err(err("$.name", format!("must be 1 to 255 characters, is {}", s.chars().count())));
+                return Err(err(
+                    "$.name",
+                    format!("must be 1 to 255 characters, is {}", s.chars().count()),
+                ));
             }
             _ => return Err(err("$.name", "must be a string".into())),
         }
@@ -381,7 +417,12 @@ pub fn validate(id: &str, json: &Value, for_update: bool) -> Result<(), Error> {
     if let Some(v) = obj.get("description") {
         match v {
             Value::String(s) if s.chars().count() <= 255 => {}
-            Value::String(_) => return Err(err("$.description", "must be at most 255 characters".into())),
+            Value::String(_) => {
+                return Err(err(
+                    "$.description",
+                    "must be at most 255 characters".into(),
+                ));
+            }
             _ => return Err(err("$.description", "must be a string".into())),
         }
     }
@@ -506,7 +547,8 @@ mod tests {
         assert_eq!(t, "temp of kitchenon alice");
         let (t, _) = substitute("{{ device }}@{{host}} ({{name}}) DEVCUSER", &subs());
         assert_eq!(t, "kitchen@iot.thinger.io (Kitchen) alice");
-        let tpl = Template::parse("t", "t.json", r#"{"DEVCNAME":"DEVCNAME","widgets":[]}"#).unwrap();
+        let tpl =
+            Template::parse("t", "t.json", r#"{"DEVCNAME":"DEVCNAME","widgets":[]}"#).unwrap();
         let d = tpl.personalize(&subs(), UnknownKeys::Strip).unwrap();
         assert!(d.warnings.iter().any(|w| w.contains("$.DEVCNAME")));
     }
@@ -523,9 +565,19 @@ mod tests {
 
     #[test]
     fn validation_names_the_path() {
-        let e = validate("x", &serde_json::json!({"dashboard":"x","name":"","widgets":[]}), false).unwrap_err();
+        let e = validate(
+            "x",
+            &serde_json::json!({"dashboard":"x","name":"","widgets":[]}),
+            false,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("$.name"), "{e}");
-        let e = validate("x", &serde_json::json!({"dashboard":"x","name":"n","widgets":{}}), false).unwrap_err();
+        let e = validate(
+            "x",
+            &serde_json::json!({"dashboard":"x","name":"n","widgets":{}}),
+            false,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("$.widgets"), "{e}");
     }
 }

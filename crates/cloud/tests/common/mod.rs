@@ -58,7 +58,8 @@ pub fn fixture(rel: &str) -> Option<Vec<u8>> {
     match std::fs::read(&path) {
         Ok(b) => Some(b),
         Err(e) => {
-            let ci = std::env::var("CI").is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+            let ci = std::env::var("CI")
+                .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
             assert!(!ci, "fixture {} is absent under CI: {e}", path.display());
             eprintln!("skipping: fixture {} is absent", path.display());
             None
