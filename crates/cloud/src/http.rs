@@ -177,8 +177,9 @@ impl fmt::Debug for Request {
     }
 }
 
-/// A response: status, headers (names lowercased), body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A response: status, headers (names lowercased), body. `Debug` shows neither
+/// header values nor the body (a login's answer holds tokens).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Response {
     /// HTTP status.
     pub status: u16,
@@ -186,6 +187,23 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Body bytes.
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("body", &format_args!("{} bytes", self.body.len()))
+            .finish()
+    }
 }
 
 impl Response {
@@ -289,6 +307,16 @@ mod tests {
             String::new(),
         )
         .with_body(Body::Form(form_encode(&[("password", "canary-pw")])));
+        assert!(!format!("{r:?}").contains("canary"));
+    }
+
+    #[test]
+    fn response_debug_hides_tokens() {
+        let r = Response {
+            status: 200,
+            headers: vec![("set-cookie".into(), "session=canary".into())],
+            body: br#"{"access_token":"canary"}"#.to_vec(),
+        };
         assert!(!format!("{r:?}").contains("canary"));
     }
 
