@@ -255,6 +255,26 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_input_never_panics() {
+        // Deterministic noise over the characters that matter to the scanner.
+        let alphabet: Vec<char> = "\"'\\/*#\nR(){}xu0123456789abcdefé€ ;".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            let len = (x % 40) as usize;
+            let text: String = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let _ = string_literals(&text);
+            let _ = crate::dashboard::Template::parse("t", "t.h", &text);
+        }
+    }
+
+    #[test]
     fn unclosed_literal_is_an_error_with_its_line() {
         let e = string_literals("\n\"abc\n").unwrap_err();
         assert!(e.contains("line 2"), "{e}");
