@@ -302,11 +302,11 @@ fn a_device_that_gives_up_or_goes_silent_is_stalled() {
         "credentials1",
         Some(SimDevice::esp8266(vec![0xe9; 16], "", false)),
     );
-    cloud.with_sim(USER, "slow", |s| s.timeout_ms = 100);
+    cloud.with_sim(USER, "slow", |s| s.timeout_ms = 500);
     let c = client(&cloud);
-    // The second chunk arrives after the device's 100 ms timeout: it restarted.
-    cloud.inject(Fault::delay("/$ota/write", Duration::from_millis(10)));
-    cloud.inject(Fault::delay("/$ota/write", Duration::from_millis(300)));
+    // The second chunk arrives after the device's 500 ms timeout: it restarted.
+    cloud.inject(Fault::delay("/$ota/write", Duration::ZERO));
+    cloud.inject(Fault::delay("/$ota/write", Duration::from_millis(1500)));
     let e = c
         .ota(&id("slow"))
         .send(&image, None, &mut NoProgress)
@@ -321,10 +321,10 @@ fn a_device_that_gives_up_or_goes_silent_is_stalled() {
 
     // No answer at all within the bounded wait.
     cloud.with_sim(USER, "slow", |s| s.timeout_ms = 30_000);
-    cloud.inject(Fault::delay("/$ota/write", Duration::from_millis(1500)));
+    cloud.inject(Fault::delay("/$ota/write", Duration::from_millis(4000)));
     let e = c
         .ota(&id("slow"))
-        .wait(Duration::from_millis(300))
+        .wait(Duration::from_millis(1000))
         .send(&image, None, &mut NoProgress)
         .unwrap_err();
     assert!(matches!(e, Error::OtaStalled { offset: 0, .. }), "{e:?}");

@@ -195,12 +195,12 @@ fn timeout_is_bounded_and_named() {
     let cloud = cloud();
     cloud.add_device(USER, "d1", "credentials1", None);
     let c = client(&cloud)
-        .with_timeout(Duration::from_millis(200))
+        .with_timeout(Duration::from_millis(500))
         .with_retry(thinger_patch_cloud::RetryPolicy {
             max_retries: 0,
             ..fast_retry()
         });
-    cloud.inject(Fault::delay("/devices/d1", Duration::from_millis(800)));
+    cloud.inject(Fault::delay("/devices/d1", Duration::from_millis(2500)));
     let e = c.device(&id("d1")).get().unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
     assert!(
