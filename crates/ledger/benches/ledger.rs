@@ -1,0 +1,304 @@
+//! What the ledger adds to personalising one device.
+//!
+//! 1,000 identities are generated (`bar-{n:04}`, 64 random credential
+//! characters), each personalised into a 1 MiB ESP32-C3 app image holding the
+//! six standard slots (`thinger_patch::personalize`, as `patch` does in
+//! memory) and committed to the ledger as a file-writing run would (reserve,
+//! then commit: two `BEGIN IMMEDIATE` transactions with `synchronous = FULL`);
+//! no file or board is written. Reported: time per device, personalising
+//! alone in the same run, the ledger's time and its share (target < 10 % of
+//! personalising).
+//!
+//! The ledger lives on tmpfs (`/dev/shm`, where an fsync costs nothing) and
+//! on the disk behind the system temp folder (where every commit waits for
+//! fsync): both are reported, the disk figure being what a production line
+//! pays. `THINGER_PATCH_LEDGER_BENCH_DISK` overrides the disk folder.
+//!
+//! Criterion measures `personalize_one`, `ledger_reserve_commit` and
+//! `device_with_ledger` per device; then the 1,000-device runs print their
+//! table. `cargo test --benches` runs everything once on 20 devices.
+
+#[path = "../tests/common/image.rs"]
+mod image;
+
+use criterion::Criterion;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use thinger_patch_core::values::{Assignment, Origin};
+use thinger_patch_core::{Request, personalize};
+use thinger_patch_ledger::*;
+
+const DEVICES: u32 = 1_000;
+const IMAGE_LEN: usize = 1 << 20;
+
+fn slots() -> Vec<SlotSpec> {
+    image::SLOTS
+        .iter()
+        .map(|(key, cap, flags)| SlotSpec {
+            key: key.to_string(),
+            capacity: *cap as usize,
+            secret: flags & 1 != 0,
+            required: flags & 2 != 0,
+        })
+        .collect()
+}
+
+fn spec(name: &str) -> JobSpec {
+    let mut s = JobSpec::new(
+        name,
+        slots(),
+        IdentitySource::Generate(Generator {
+            template: "bar-{n:07}".into(),
+            vars: Default::default(),
+            start: 1,
+            count: MAX_GENERATED,
+        }),
+    );
+    s.profile = vec![
+        ("wifi_ssid".into(), Value::new("Kitchen-2.4GHz")),
+        ("wifi_password".into(), Value::new("correct horse battery")),
+        ("thinger_user".into(), Value::new("alice")),
+    ];
+    s.credentials = vec![Credential::new("thinger_credentials")];
+    s.firmware = FirmwareInfo {
+        name: "bench".into(),
+        version: "1.0.0".into(),
+    };
+    s.target = Target::Files;
+    s
+}
+
+fn request(values: &[(String, Value)]) -> Request {
+    Request {
+        values: values
+            .iter()
+            .map(|(k, v)| {
+                Assignment::new(
+                    k.clone(),
+                    v.expose(),
+                    Origin::Environment {
+                        var: "LEDGER".into(),
+                    },
+                )
+            })
+            .collect(),
+        ..Request::default()
+    }
+}
+
+/// One ledger (default Argon2id parameters) with one generated job.
+struct Bench {
+    _dir: tempfile::TempDir,
+    ledger: Ledger,
+    job: Job,
+    next: u32,
+}
+
+impl Bench {
+    fn new(base: &Path, what: &str) -> Bench {
+        let dir = tempfile::Builder::new()
+            .prefix("thinger-patch-ledger-bench-")
+            .tempdir_in(base)
+            .expect("bench folder");
+        eprintln!("{what}: ledger in {}", dir.path().display());
+        let ledger = Ledger::open(
+            dir.path().join("ledger.db"),
+            KeySource::Env("bench key".into()),
+        )
+        .expect("open");
+        let job = ledger.plan(&spec("bench")).expect("plan");
+        Bench {
+            _dir: dir,
+            ledger,
+            job,
+            next: 0,
+        }
+    }
+
+    fn board(&mut self) -> Board {
+        self.next += 1;
+        Board::Slot {
+            run: "bench".into(),
+            n: self.next,
+        }
+    }
+}
+
+fn written(bytes: &[u8], n: u32) -> Written {
+    Written {
+        sha256: thinger_patch_core::checksum::sha256(bytes),
+        location: Location::File(format!("out/{n}.bin")),
+    }
+}
+
+/// One device: reserve, personalise, commit. Returns (ledger, personalise) time.
+fn device(b: &mut Bench, image: &[u8]) -> (Duration, Duration) {
+    let board = b.board();
+    let t0 = Instant::now();
+    let r = b
+        .ledger
+        .reserve(&b.job, &board, ReserveOptions::default())
+        .expect("reserve");
+    let t1 = Instant::now();
+    let p = personalize(image, &request(r.values())).expect("personalise");
+    assert!(p.report.valid);
+    let t2 = Instant::now();
+    let n = b.next;
+    r.commit(&written(&p.bytes, n)).expect("commit");
+    let t3 = Instant::now();
+    ((t1 - t0) + (t3 - t2), t2 - t1)
+}
+
+struct Run {
+    what: String,
+    devices: u32,
+    total: Duration,
+    ledger: Duration,
+    personalise_in_run: Duration,
+    personalise_alone: Duration,
+}
+
+/// `devices` devices end to end, then as many personalisations without the
+/// ledger, alternating in blocks of 50 so machine load affects both alike.
+fn run(base: &Path, what: &str, image: &[u8], devices: u32) -> Run {
+    let mut b = Bench::new(base, what);
+    let fixed: Vec<(String, Value)> = {
+        let board = b.board();
+        let r = b
+            .ledger
+            .reserve(&b.job, &board, ReserveOptions::default())
+            .expect("reserve");
+        r.values().to_vec()
+    };
+    let req = request(&fixed);
+    let (mut total, mut ledger, mut pers, mut alone) = Default::default();
+    let mut done = 0;
+    while done < devices {
+        let block = 50.min(devices - done);
+        let t = Instant::now();
+        for _ in 0..block {
+            let (l, p) = device(&mut b, image);
+            ledger += l;
+            pers += p;
+        }
+        total += t.elapsed();
+        let t = Instant::now();
+        for _ in 0..block {
+            black_box(personalize(image, &req).expect("personalise"));
+        }
+        alone += t.elapsed();
+        done += block;
+    }
+    let verified = b
+        .ledger
+        .devices(
+            &Filter {
+                states: vec![State::Verified],
+                ..Filter::default()
+            },
+            false,
+        )
+        .expect("list")
+        .len();
+    assert_eq!(verified, devices as usize);
+    Run {
+        what: what.to_string(),
+        devices,
+        total,
+        ledger,
+        personalise_in_run: pers,
+        personalise_alone: alone,
+    }
+}
+
+fn ms(d: Duration, n: u32) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3 / f64::from(n))
+}
+
+fn print(runs: &[Run]) {
+    println!(
+        "\nPer device ({} identities generated, personalised into a 1 MiB app, committed):",
+        runs.first().map_or(0, |r| r.devices)
+    );
+    println!(
+        "{:<34} {:>11} {:>13} {:>11} {:>13} {:>15}",
+        "ledger on", "device", "personalise", "ledger", "ledger share", "vs patch alone"
+    );
+    for r in runs {
+        println!(
+            "{:<34} {:>11} {:>13} {:>11} {:>12.1} % {:>13.2} x",
+            r.what,
+            ms(r.total, r.devices),
+            ms(r.personalise_in_run, r.devices),
+            ms(r.ledger, r.devices),
+            100.0 * r.ledger.as_secs_f64() / r.personalise_in_run.as_secs_f64(),
+            r.total.as_secs_f64() / r.personalise_alone.as_secs_f64(),
+        );
+    }
+    println!(
+        "(ledger share = ledger time / personalising time; target < 10 %. \"vs patch alone\" = device time / personalising one device without the ledger, measured alternately in the same run.)"
+    );
+}
+
+fn bases() -> Vec<(String, PathBuf)> {
+    let mut v = Vec::new();
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        v.push(("tmpfs (/dev/shm)".to_string(), shm.to_path_buf()));
+    }
+    let disk = std::env::var_os("THINGER_PATCH_LEDGER_BENCH_DISK")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    v.push((format!("disk ({})", disk.display()), disk));
+    v
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let measuring = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test");
+    let image = image::app_with_slots(IMAGE_LEN);
+    let mut c = Criterion::default().configure_from_args();
+    {
+        let (_, base) = bases().remove(0);
+        let mut b = Bench::new(&base, "criterion");
+        let fixed = {
+            let board = b.board();
+            let r = b
+                .ledger
+                .reserve(&b.job, &board, ReserveOptions::default())
+                .expect("reserve");
+            r.values().to_vec()
+        };
+        let req = request(&fixed);
+        let mut g = c.benchmark_group("ledger-1MiB-app");
+        g.sample_size(30);
+        g.warm_up_time(Duration::from_secs(1));
+        g.measurement_time(Duration::from_secs(4));
+        g.bench_function("personalize_one", |bn| {
+            bn.iter(|| personalize(black_box(&image), &req).expect("personalise"))
+        });
+        g.bench_function("ledger_reserve_commit", |bn| {
+            bn.iter(|| {
+                let board = b.board();
+                let n = b.next;
+                let r = b
+                    .ledger
+                    .reserve(&b.job, &board, ReserveOptions::default())
+                    .expect("reserve");
+                r.commit(&written(&[0; 4], n)).expect("commit");
+            })
+        });
+        g.bench_function("device_with_ledger", |bn| {
+            bn.iter(|| device(&mut b, &image))
+        });
+        g.finish();
+    }
+    c.final_summary();
+    let n = if measuring { DEVICES } else { 20 };
+    let runs: Vec<Run> = bases()
+        .into_iter()
+        .map(|(what, base)| run(&base, &what, &image, n))
+        .collect();
+    print(&runs);
+}
