@@ -3,9 +3,10 @@
 //! 1,000 identities are generated (`bar-{n:04}`, 64 random credential
 //! characters), each personalised into a 1 MiB ESP32-C3 app image holding the
 //! six standard slots (`thinger_patch::personalize`, as `patch` does in
-//! memory) and committed to the ledger as a file-writing run would (reserve,
-//! then commit: two `BEGIN IMMEDIATE` transactions with `synchronous = FULL`);
-//! no file or board is written. Reported: time per device, personalising
+//! memory) and committed to the ledger (no file or board is written), in the
+//! two ways a run can reserve: one fsynced reservation per device (boards
+//! arriving on serial ports), or `reserve_many` for 50 outputs at a time (a
+//! run writing files); each device is then committed on its own. Reported: time per device, personalising
 //! alone in the same run, the ledger's time and its share (target < 10 % of
 //! personalising).
 //!
@@ -159,9 +160,22 @@ struct Run {
     personalise_alone: Duration,
 }
 
+/// How identities are reserved.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pattern {
+    /// One reservation (one fsynced transaction) per device, as for boards
+    /// arriving one at a time on serial ports.
+    PerBoard,
+    /// `reserve_many` for a block of outputs, then one commit per device, as
+    /// a run writing files (`--out-dir`) can do.
+    Files,
+}
+
+const BLOCK: u32 = 50;
+
 /// `devices` devices end to end, then as many personalisations without the
 /// ledger, alternating in blocks of 50 so machine load affects both alike.
-fn run(base: &Path, what: &str, image: &[u8], devices: u32) -> Run {
+fn run(base: &Path, what: &str, image: &[u8], devices: u32, pattern: Pattern) -> Run {
     let mut b = Bench::new(base, what);
     let fixed: Vec<(String, Value)> = {
         let board = b.board();
@@ -175,12 +189,34 @@ fn run(base: &Path, what: &str, image: &[u8], devices: u32) -> Run {
     let (mut total, mut ledger, mut pers, mut alone) = Default::default();
     let mut done = 0;
     while done < devices {
-        let block = 50.min(devices - done);
+        let block = BLOCK.min(devices - done);
         let t = Instant::now();
-        for _ in 0..block {
-            let (l, p) = device(&mut b, image);
-            ledger += l;
-            pers += p;
+        match pattern {
+            Pattern::PerBoard => {
+                for _ in 0..block {
+                    let (l, p) = device(&mut b, image);
+                    ledger += l;
+                    pers += p;
+                }
+            }
+            Pattern::Files => {
+                let boards: Vec<Board> = (0..block).map(|_| b.board()).collect();
+                let t0 = Instant::now();
+                let rs = b
+                    .ledger
+                    .reserve_many(&b.job, &boards, ReserveOptions::default())
+                    .expect("reserve_many");
+                ledger += t0.elapsed();
+                for (i, r) in rs.into_iter().enumerate() {
+                    let t1 = Instant::now();
+                    let p = personalize(image, &request(r.values())).expect("personalise");
+                    assert!(p.report.valid);
+                    let t2 = Instant::now();
+                    r.commit(&written(&p.bytes, i as u32)).expect("commit");
+                    ledger += t2.elapsed();
+                    pers += t2 - t1;
+                }
+            }
         }
         total += t.elapsed();
         let t = Instant::now();
@@ -222,12 +258,12 @@ fn print(runs: &[Run]) {
         runs.first().map_or(0, |r| r.devices)
     );
     println!(
-        "{:<34} {:>11} {:>13} {:>11} {:>13} {:>15}",
+        "{:<40} {:>11} {:>13} {:>11} {:>13} {:>15}",
         "ledger on", "device", "personalise", "ledger", "ledger share", "vs patch alone"
     );
     for r in runs {
         println!(
-            "{:<34} {:>11} {:>13} {:>11} {:>12.1} % {:>13.2} x",
+            "{:<40} {:>11} {:>13} {:>11} {:>12.1} % {:>13.2} x",
             r.what,
             ms(r.total, r.devices),
             ms(r.personalise_in_run, r.devices),
@@ -296,9 +332,14 @@ fn main() {
     }
     c.final_summary();
     let n = if measuring { DEVICES } else { 20 };
-    let runs: Vec<Run> = bases()
-        .into_iter()
-        .map(|(what, base)| run(&base, &what, &image, n))
-        .collect();
+    let mut runs = Vec::new();
+    for (what, base) in bases() {
+        for (pattern, how) in [
+            (Pattern::PerBoard, "reserve per device"),
+            (Pattern::Files, "reserve_many x50"),
+        ] {
+            runs.push(run(&base, &format!("{what}, {how}"), &image, n, pattern));
+        }
+    }
     print(&runs);
 }

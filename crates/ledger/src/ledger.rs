@@ -225,9 +225,28 @@ impl Ledger {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed if `f` succeeds.
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed if `f`
+    /// succeeds, without waiting for the disk (`synchronous = NORMAL`; see
+    /// [`Ledger::write_durable`] for what may skip the fsync).
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        self.write_durable(false, f)
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction. `durable`: the commit is
+    /// fsynced before this returns (`synchronous = FULL`); needed where losing
+    /// the commit in a power cut could hand an identity to a second board
+    /// (planning, reserving). Other transitions may be lost by a power cut
+    /// (never by a crash of the process): the identity then stays reserved for
+    /// its board and the next run resumes it. In WAL mode commits stay in
+    /// order, so the next durable commit makes every earlier one durable too.
+    pub(crate) fn write_durable<T>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&Transaction) -> Result<T>,
+    ) -> Result<T> {
         let mut conn = self.lock();
+        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })
+            .map_err(|e| Error::db(&self.path, e))?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| Error::db(&self.path, e))?;
@@ -273,7 +292,7 @@ impl Ledger {
         };
         let cipher = self.cipher("planning a job")?;
         let db = self.db();
-        self.write(|tx| {
+        self.write_durable(true, |tx| {
             let existing: Option<StoredJob> = tx
                 .query_row(
                     "SELECT id, source, template, start_n, next_n FROM jobs WHERE name = ?1",
@@ -451,13 +470,44 @@ impl Ledger {
         })
     }
 
-    /// Reserves an identity for `board`, durably, before anything is written
-    /// to it: the board's own identity if it has one (a resumed or repeated
-    /// write, unless [`ReserveOptions::new_identity`]), else the next one of
-    /// the job's pool (CSV order; failed ones first come back in their
+    /// Reserves an identity for `board`, durably (fsynced) before anything
+    /// is written to it: the board's own identity if it has one (a resumed or
+    /// repeated write, unless [`ReserveOptions::new_identity`]), else the next
+    /// one of the job's pool (CSV order; failed ones come back in their
     /// order), else a newly generated one. Never the identity of another board.
     pub fn reserve(
         &self,
+        job: &Job,
+        board: &Board,
+        options: ReserveOptions,
+    ) -> Result<Reservation<'_>> {
+        self.cipher("reserving an identity")?;
+        self.write_durable(true, |tx| self.reserve_in(tx, job, board, options))
+    }
+
+    /// Reserves identities for several boards in one transaction (one fsync):
+    /// for runs that know their outputs in advance (`--out-dir`), each output
+    /// still reserved before its file is written. All or nothing: an error
+    /// (e.g. the pool runs out) reserves none.
+    pub fn reserve_many(
+        &self,
+        job: &Job,
+        boards: &[Board],
+        options: ReserveOptions,
+    ) -> Result<Vec<Reservation<'_>>> {
+        self.cipher("reserving an identity")?;
+        self.write_durable(true, |tx| {
+            boards
+                .iter()
+                .map(|b| self.reserve_in(tx, job, b, options))
+                .collect()
+        })
+    }
+
+    /// One reservation inside `tx`.
+    fn reserve_in(
+        &self,
+        tx: &Transaction,
         job: &Job,
         board: &Board,
         options: ReserveOptions,
@@ -467,106 +517,120 @@ impl Ledger {
         let key = board.key();
         let mac = board.mac_address().map(|m| m.to_string());
         let spec = &job.spec;
-        let (row, device, kind) = self.write(|tx| {
-            let own: Option<(i64, String, String, Option<String>)> = tx
-                .query_row(
-                    "SELECT id, device, state, first_verified_at FROM devices WHERE board = ?1",
-                    [&key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()
-                .map_err(&db)?;
-            let mut exclude = None;
-            let mut picked = None;
-            if let Some((id, device, state, first_verified)) = own {
-                if options.new_identity {
-                    let (to, kind) = if first_verified.is_some() {
-                        ("retired", "retired")
-                    } else {
-                        ("free", "released")
-                    };
-                    tx.execute(
-                        &format!("UPDATE devices SET state = ?2, board = NULL, last_board = ?3, updated_at = {NOW} WHERE id = ?1"),
-                        params![id, to, key],
-                    )
-                    .map_err(&db)?;
-                    event(tx, &self.path, Some(&device), Some(&key), Some(&spec.name), kind, Some("a new identity was asked for this board"))?;
-                    exclude = Some(id);
-                } else {
-                    let kind = match state.as_str() {
-                        "reserved" | "flashed" => ReservationKind::Resumed,
-                        _ => ReservationKind::Repeat,
-                    };
-                    picked = Some((id, device, kind));
-                }
-            }
-            let (id, device, kind) = match picked {
-                Some(p) => p,
-                None => match next_in_pool(tx, &self.path, job.id, exclude)? {
-                    Some((id, device)) => (id, device, ReservationKind::New),
-                    None => {
-                        let (id, device) = self.generate(tx, job, board)?;
-                        (id, device, ReservationKind::New)
-                    }
-                },
-            };
-            tx.execute(
-                &format!(
-                    "UPDATE devices SET state = CASE WHEN ?7 AND state = 'flashed' THEN 'flashed' ELSE 'reserved' END,
-                     board = ?2, last_board = ?2, mac = coalesce(?3, mac),
-                     chip = coalesce(?4, chip), firmware = ?5, version = ?6, reason = NULL,
-                     reserved_at = {NOW}, updated_at = {NOW} WHERE id = ?1"
-                ),
-                params![
-                    id,
-                    key,
-                    mac,
-                    board.chip(),
-                    spec.firmware.name,
-                    spec.firmware.version,
-                    kind == ReservationKind::Resumed
-                ],
+        let own: Option<(i64, String, String, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT id, device, state, first_verified_at FROM devices WHERE board = ?1",
             )
-            .map_err(|e| match &e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => Error::Stale {
+            .and_then(|mut st| {
+                st.query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .optional()
+            })
+            .map_err(&db)?;
+        let mut exclude = None;
+        let mut picked = None;
+        if let Some((id, device, state, first_verified)) = own {
+            if options.new_identity {
+                let (to, kind) = if first_verified.is_some() {
+                    ("retired", "retired")
+                } else {
+                    ("free", "released")
+                };
+                exec(
+                    tx,
+                    &format!(
+                        "UPDATE devices SET state = ?2, board = NULL, last_board = ?3, updated_at = {NOW} WHERE id = ?1"
+                    ),
+                    params![id, to, key],
+                )
+                .map_err(&db)?;
+                event(
+                    tx,
+                    &self.path,
+                    Some(&device),
+                    Some(&key),
+                    Some(&spec.name),
+                    kind,
+                    Some("a new identity was asked for this board"),
+                )?;
+                exclude = Some(id);
+            } else {
+                let kind = match state.as_str() {
+                    "reserved" | "flashed" => ReservationKind::Resumed,
+                    _ => ReservationKind::Repeat,
+                };
+                picked = Some((id, device, kind));
+            }
+        }
+        let (row, device, kind) = match picked {
+            Some(p) => p,
+            None => match next_in_pool(tx, &self.path, job.id, exclude)? {
+                Some((id, device)) => (id, device, ReservationKind::New),
+                None => {
+                    let (id, device) = self.generate(tx, job, board)?;
+                    (id, device, ReservationKind::New)
+                }
+            },
+        };
+        // A resumed board keeps `flashed`: its image was complete, the caller
+        // may read it back against the recorded digest.
+        exec(
+            tx,
+            &format!(
+                "UPDATE devices SET state = CASE WHEN ?7 AND state = 'flashed' THEN 'flashed' ELSE 'reserved' END,
+                 board = ?2, last_board = ?2, mac = coalesce(?3, mac),
+                 chip = coalesce(?4, chip), firmware = ?5, version = ?6, reason = NULL,
+                 reserved_at = {NOW}, updated_at = {NOW} WHERE id = ?1"
+            ),
+            params![
+                row,
+                key,
+                mac,
+                board.chip(),
+                spec.firmware.name,
+                spec.firmware.version,
+                kind == ReservationKind::Resumed
+            ],
+        )
+        .map_err(|e| match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Error::Stale {
                     device: device.clone(),
                     board: key.clone(),
-                },
-                _ => Error::db(&self.path, e),
-            })?;
-            let what = match kind {
-                ReservationKind::New => "reserved",
-                ReservationKind::Resumed => "resumed",
-                ReservationKind::Repeat => "reserved again",
-            };
-            event(tx, &self.path, Some(&device), Some(&key), Some(&spec.name), what, None)?;
-            Ok((id, device, kind))
+                }
+            }
+            _ => Error::db(&self.path, e),
         })?;
-        let (values, state, sha256) = self.read(|tx| {
-            let (state, sha): (String, Option<String>) = tx
-                .query_row(
-                    "SELECT state, sha256 FROM devices WHERE id = ?1",
-                    [row],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(self.db())?;
-            let state: State = state.parse().map_err(Error::Usage)?;
-            Ok((
-                load_values(tx, &self.path, cipher, row, &device)?,
-                state,
-                sha,
-            ))
-        })?;
+        let what = match kind {
+            ReservationKind::New => "reserved",
+            ReservationKind::Resumed => "resumed",
+            ReservationKind::Repeat => "reserved again",
+        };
+        event(
+            tx,
+            &self.path,
+            Some(&device),
+            Some(&key),
+            Some(&spec.name),
+            what,
+            None,
+        )?;
+        let (state, sha256): (String, Option<String>) = tx
+            .prepare_cached("SELECT state, sha256 FROM devices WHERE id = ?1")
+            .and_then(|mut st| st.query_row([row], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(&db)?;
+        let state: State = state.parse().map_err(Error::Usage)?;
         Ok(Reservation {
             ledger: self,
             row,
+            values: load_values(tx, &self.path, cipher, row, &device)?,
             device,
             board: key,
             job: spec.name.clone(),
             kind,
             state,
             sha256: sha256.filter(|_| state == State::Flashed),
-            values,
         })
     }
 
@@ -589,13 +653,13 @@ impl Ledger {
         let Some(template) = &job.template else {
             return Err(exhausted(tx)?);
         };
-        let (start, count, next): (i64, i64, i64) = tx
-            .query_row(
-                "SELECT start_n, count, next_n FROM jobs WHERE id = ?1",
-                [job.id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .map_err(&db)?;
+        let (start, count, next): (i64, i64, i64) = cached_row(
+            tx,
+            "SELECT start_n, count, next_n FROM jobs WHERE id = ?1",
+            [job.id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(&db)?;
         if next >= start + count {
             return Err(exhausted(tx)?);
         }
@@ -627,7 +691,8 @@ impl Ledger {
             Some(next),
             &values,
         )?;
-        tx.execute(
+        exec(
+            tx,
             "UPDATE jobs SET next_n = ?2 WHERE id = ?1",
             params![job.id, next + 1],
         )
@@ -941,7 +1006,8 @@ impl Holder {
 }
 
 pub(crate) fn holder(tx: &Transaction, path: &Path, device: &str) -> Result<Option<Holder>> {
-    tx.query_row(
+    cached_row(
+        tx,
         "SELECT d.id, d.job_id, j.name, d.state, d.board FROM devices d JOIN jobs j ON j.id = d.job_id WHERE d.device = ?1",
         [device],
         |r| {
@@ -964,7 +1030,8 @@ fn next_in_pool(
     job: i64,
     exclude: Option<i64>,
 ) -> Result<Option<(i64, String)>> {
-    tx.query_row(
+    cached_row(
+        tx,
         "SELECT id, device FROM devices WHERE job_id = ?1 AND board IS NULL AND state IN ('free', 'failed')
          AND id IS NOT ?2 ORDER BY pool_order, id LIMIT 1",
         params![job, exclude],
@@ -987,7 +1054,8 @@ fn insert_device(
     values: &[(String, Value)],
 ) -> Result<i64> {
     let db = |e| Error::db(path, e);
-    tx.execute(
+    exec(
+        tx,
         &format!(
             "INSERT INTO devices (device, job_id, pool_order, n, state, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, 'free', {NOW}, {NOW})"
@@ -1069,6 +1137,25 @@ pub(crate) fn load_values(
         out.push((key, Value::new(value)));
     }
     Ok(out)
+}
+
+/// One row (or none) through the connection's statement cache.
+pub(crate) fn cached_row<T>(
+    tx: &Transaction,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    tx.prepare_cached(sql)?.query_row(p, f)
+}
+
+/// Runs one statement through the connection's statement cache.
+pub(crate) fn exec(
+    tx: &Transaction,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(p)
 }
 
 /// Appends to the event log.

@@ -107,7 +107,10 @@ impl Reservation<'_> {
         );
         let mut p: Vec<&dyn rusqlite::ToSql> = vec![&self.row, &self.board];
         p.extend_from_slice(extra);
-        let n = tx.execute(&sql, p.as_slice()).map_err(self.ledger.db())?;
+        let n = tx
+            .prepare_cached(&sql)
+            .and_then(|mut st| st.execute(p.as_slice()))
+            .map_err(self.ledger.db())?;
         if n == 1 {
             return Ok(());
         }

@@ -453,3 +453,29 @@ fn fleet_update_keeps_old_version_current_until_confirmed() {
         .unwrap_err();
     assert!(matches!(e, Error::WrongState { .. }), "{e}");
 }
+
+#[test]
+fn reserve_many_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(&dir.path().join("l.db"));
+    let job = l.plan(&csv_job("run", CSV)).unwrap();
+    let slot = |n| Board::Slot {
+        run: "/out".into(),
+        n,
+    };
+    let rs = l
+        .reserve_many(&job, &[slot(1), slot(2)], ReserveOptions::default())
+        .unwrap();
+    let ids: Vec<&str> = rs.iter().map(Reservation::device).collect();
+    assert_eq!(ids, ["kitchen-01", "kitchen-02"]);
+    for r in rs {
+        r.commit(&written("p")).unwrap();
+    }
+    // Two more outputs, one identity left: neither is reserved.
+    let e = l
+        .reserve_many(&job, &[slot(3), slot(4)], ReserveOptions::default())
+        .unwrap_err();
+    assert!(matches!(e, Error::Exhausted { .. }), "{e}");
+    assert_eq!(state_of(&l, "kitchen-03"), State::Free);
+    assert!(l.bound(&slot(3)).unwrap().is_none());
+}
