@@ -4,9 +4,9 @@ use crate::board::{Board, Location};
 use crate::crypto::{Cipher, KdfParams, KeySource, SALT_LEN, value_aad};
 use crate::device::{DeviceRecord, Event, Filter, State};
 use crate::engine::Value;
-use crate::error::{Error, Problem, Problems, Result};
-use crate::identity::{IdentitySource, JobSpec};
-use crate::plan::{self, Planned};
+use crate::error::{Error, Result};
+use crate::identity::JobSpec;
+use crate::plan;
 use crate::reservation::{Reservation, ReservationKind};
 use crate::schema::{self, Found, NOW};
 use crate::template::Template;
@@ -266,208 +266,6 @@ impl Ledger {
 
     pub(crate) fn db(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         |e| Error::db(&self.path, e)
-    }
-
-    /// Checks a job and records it: every problem of its input (unknown or
-    /// missing columns, duplicated device ids in the CSV or in the ledger,
-    /// values breaking a slot's rule, templates that cannot make distinct
-    /// ids) comes back at once in [`Error::Invalid`], and then nothing is
-    /// recorded. Planning the same job again (a re-run) finds it and adds
-    /// only what is new.
-    pub fn plan(&self, spec: &JobSpec) -> Result<Job> {
-        let checked = plan::check(spec);
-        let mut problems = checked.problems;
-        let source_name = match &spec.source {
-            IdentitySource::Csv(c) => c.name.clone(),
-            IdentitySource::Generate(_) => "the generated identities".to_string(),
-        };
-        let invalid = |problems: Vec<Problem>| {
-            Error::Invalid(Problems {
-                source: source_name.clone(),
-                problems,
-            })
-        };
-        let Some(planned) = checked.planned else {
-            return Err(invalid(problems));
-        };
-        let cipher = self.cipher("planning a job")?;
-        let db = self.db();
-        self.write_durable(true, |tx| {
-            let existing: Option<StoredJob> = tx
-                .query_row(
-                    "SELECT id, source, template, start_n, next_n FROM jobs WHERE name = ?1",
-                    [&spec.name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
-                .optional()
-                .map_err(&db)?;
-            let kind = match planned {
-                Planned::Csv(_) => "csv",
-                Planned::Generated { .. } => "generated",
-            };
-            if let Some((_, source, ..)) = &existing
-                && source != kind
-            {
-                return Err(Error::JobMismatch {
-                    path: self.path.clone(),
-                    job: spec.name.clone(),
-                    what: format!("{source} identities (this run gives {kind} ones)"),
-                });
-            }
-            let job_id = existing.as_ref().map(|e| e.0);
-            let mut inserts = Vec::new();
-            let mut template = None;
-            match &planned {
-                Planned::Csv(rows) => {
-                    for r in rows {
-                        match holder(tx, &self.path, &r.device)? {
-                            None => inserts.push(r),
-                            Some(h) if Some(h.job_id) == job_id => {
-                                let stored = load_values(tx, &self.path, cipher, h.row, &r.device)?;
-                                let differs: Vec<&str> = r
-                                    .from_csv
-                                    .iter()
-                                    .filter(|k| {
-                                        let new = r.values.iter().find(|(vk, _)| vk == *k).map(|v| v.1.expose());
-                                        let old = stored.iter().find(|(sk, _)| sk == *k).map(|v| v.1.expose());
-                                        new != old
-                                    })
-                                    .map(String::as_str)
-                                    .collect();
-                                if !differs.is_empty() {
-                                    problems.push(Problem::at(
-                                        r.row,
-                                        Some(&spec.device_key),
-                                        format!(
-                                            "device {} is already in this job ({}) with other values for {}; a re-run must use the same CSV rows (add new rows for new devices)",
-                                            r.device,
-                                            h.describe(),
-                                            differs.join(", ")
-                                        ),
-                                    ));
-                                }
-                            }
-                            Some(h) => problems.push(Problem::at(
-                                r.row,
-                                Some(&spec.device_key),
-                                format!(
-                                    "device id {} is already in the ledger ({}); every device needs its own id",
-                                    r.device,
-                                    h.describe()
-                                ),
-                            )),
-                        }
-                    }
-                }
-                Planned::Generated { template: t, start, count } => {
-                    template = Some(t.clone());
-                    if let Some((_, _, stored_t, stored_start, next_n)) = &existing {
-                        if stored_t.as_deref() != Some(t.source()) || *stored_start != Some(*start as i64) {
-                            return Err(Error::JobMismatch {
-                                path: self.path.clone(),
-                                job: spec.name.clone(),
-                                what: format!(
-                                    "template {:?} starting at {} (this run: {:?} from {start})",
-                                    stored_t.as_deref().unwrap_or(""),
-                                    stored_start.unwrap_or(0),
-                                    t.source()
-                                ),
-                            });
-                        }
-                        let issued = next_n.unwrap_or(*start as i64) - *start as i64;
-                        if (*count as i64) < issued {
-                            problems.push(Problem::general(format!(
-                                "job {} has issued {issued} identities already; the count cannot be less",
-                                spec.name
-                            )));
-                        }
-                    } else if t.uses_n() && !t.uses_mac() {
-                        let mut taken = Vec::new();
-                        let mut n_taken = 0;
-                        for n in *start..*start + *count {
-                            let id = t.render(n, None).unwrap_or_default();
-                            if let Some(h) = holder(tx, &self.path, &id)? {
-                                n_taken += 1;
-                                if taken.len() < 5 {
-                                    taken.push(format!("{id} ({})", h.describe()));
-                                }
-                            }
-                        }
-                        if n_taken > 0 {
-                            let more = if n_taken > taken.len() {
-                                format!(" and {} more", n_taken - taken.len())
-                            } else {
-                                String::new()
-                            };
-                            problems.push(Problem::general(format!(
-                                "device-id template {:?} makes ids already in the ledger: {}{more}; use another prefix or start number",
-                                t.source(),
-                                taken.join(", ")
-                            )));
-                        }
-                    }
-                }
-            }
-            if !problems.is_empty() {
-                return Err(invalid(std::mem::take(&mut problems)));
-            }
-
-            let job_id = match job_id {
-                Some(id) => {
-                    if let Planned::Generated { count, .. } = &planned {
-                        tx.execute("UPDATE jobs SET count = ?2 WHERE id = ?1", params![id, *count as i64])
-                            .map_err(&db)?;
-                    }
-                    id
-                }
-                None => {
-                    let (t, s, c) = match &planned {
-                        Planned::Generated { template, start, count } => (
-                            Some(template.source().to_string()),
-                            Some(*start as i64),
-                            Some(*count as i64),
-                        ),
-                        Planned::Csv(_) => (None, None, None),
-                    };
-                    tx.execute(
-                        &format!(
-                            "INSERT INTO jobs (name, source, input, template, start_n, count, next_n, firmware, version, created_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, ?8, {NOW})"
-                        ),
-                        params![spec.name, kind, source_name, t, s, c, spec.firmware.name, spec.firmware.version],
-                    )
-                    .map_err(&db)?;
-                    let id = tx.last_insert_rowid();
-                    event(tx, &self.path, None, None, Some(&spec.name), "job planned", Some(&format!("{kind} identities from {source_name}")))?;
-                    id
-                }
-            };
-            if let Planned::Csv(rows) = &planned {
-                for r in &inserts {
-                    insert_device(tx, &self.path, cipher, spec, job_id, &r.device, r.row as i64, None, &r.values)?;
-                }
-                // Rows dropped from the CSV that were never issued leave the pool.
-                let keep: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.device.as_str()).collect();
-                let free: Vec<(i64, String)> = {
-                    let mut st = tx
-                        .prepare("SELECT id, device FROM devices WHERE job_id = ?1 AND state = 'free'")
-                        .map_err(&db)?;
-                    st.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .map_err(&db)?
-                        .collect::<rusqlite::Result<_>>()
-                        .map_err(&db)?
-                };
-                for (id, device) in free.into_iter().filter(|(_, d)| !keep.contains(d.as_str())) {
-                    tx.execute("DELETE FROM devices WHERE id = ?1", [id]).map_err(&db)?;
-                    event(tx, &self.path, Some(&device), None, Some(&spec.name), "unplanned", Some("no longer in the CSV; never issued"))?;
-                }
-            }
-            Ok(Job {
-                id: job_id,
-                spec: spec.clone(),
-                template,
-            })
-        })
     }
 
     /// Reserves an identity for `board`, durably (fsynced) before anything
@@ -938,7 +736,7 @@ impl Ledger {
 }
 
 /// A job row: id, source, template, start, next number.
-type StoredJob = (i64, String, Option<String>, Option<i64>, Option<i64>);
+pub(crate) type StoredJob = (i64, String, Option<String>, Option<i64>, Option<i64>);
 
 /// Opens the key check value with `key`.
 fn unlock(conn: &Connection, path: &Path, key: &KeySource) -> Result<Cipher> {
@@ -1042,7 +840,7 @@ fn next_in_pool(
 }
 
 #[allow(clippy::too_many_arguments)] // one row's columns
-fn insert_device(
+pub(crate) fn insert_device(
     tx: &Transaction,
     path: &Path,
     cipher: &Cipher,

@@ -36,6 +36,7 @@ pub mod error;
 mod export;
 mod fleet;
 pub mod identity;
+mod job;
 mod ledger;
 mod plan;
 mod query;
