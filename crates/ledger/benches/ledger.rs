@@ -15,6 +15,9 @@
 //! fsync): both are reported, the disk figure being what a production line
 //! pays. `THINGER_PATCH_LEDGER_BENCH_DISK` overrides the disk folder.
 //!
+//! glibc's allocator is told to keep freed memory, as in the repository's
+//! other benchmarks.
+//!
 //! Criterion measures `personalize_one`, `ledger_reserve_commit` and
 //! `device_with_ledger` per device; then the 1,000-device runs print their
 //! table. `cargo test --benches` runs everything once on 20 devices.
@@ -144,9 +147,10 @@ fn device(b: &mut Bench, image: &[u8]) -> (Duration, Duration) {
     let t1 = Instant::now();
     let p = personalize(image, &request(r.values())).expect("personalise");
     assert!(p.report.valid);
+    // The image's digest is part of writing and verifying it, not of the ledger.
+    let w = written(&p.bytes, b.next);
     let t2 = Instant::now();
-    let n = b.next;
-    r.commit(&written(&p.bytes, n)).expect("commit");
+    r.commit(&w).expect("commit");
     let t3 = Instant::now();
     ((t1 - t0) + (t3 - t2), t2 - t1)
 }
@@ -211,8 +215,9 @@ fn run(base: &Path, what: &str, image: &[u8], devices: u32, pattern: Pattern) ->
                     let t1 = Instant::now();
                     let p = personalize(image, &request(r.values())).expect("personalise");
                     assert!(p.report.valid);
+                    let w = written(&p.bytes, i as u32);
                     let t2 = Instant::now();
-                    r.commit(&written(&p.bytes, i as u32)).expect("commit");
+                    r.commit(&w).expect("commit");
                     ledger += t2.elapsed();
                     pers += t2 - t1;
                 }
@@ -290,7 +295,34 @@ fn bases() -> Vec<(String, PathBuf)> {
     v
 }
 
+/// Makes glibc keep freed memory, as the repository's other benchmarks do
+/// (`benches/common`, docs/benchmarks.md): otherwise whether the 1 MiB buffers
+/// of each personalisation fault their pages in again depends on glibc's
+/// trimming heuristics and on what the ledger allocated in between, which is
+/// noise, not the cost of either.
+fn pin_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::ffi::c_int;
+        unsafe extern "C" {
+            fn mallopt(param: c_int, value: c_int) -> c_int;
+        }
+        const M_TRIM_THRESHOLD: c_int = -1;
+        const M_MMAP_THRESHOLD: c_int = -3;
+        // SAFETY: mallopt only sets tuning parameters of glibc's malloc; both
+        // values are in their documented ranges.
+        let ok = unsafe {
+            mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, c_int::MAX) == 1
+        };
+        eprintln!(
+            "allocator: glibc, freed memory kept (mallopt {})",
+            if ok { "ok" } else { "FAILED" }
+        );
+    }
+}
+
 fn main() {
+    pin_allocator();
     let args: Vec<String> = std::env::args().collect();
     let measuring = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test");
     let image = image::app_with_slots(IMAGE_LEN);

@@ -243,3 +243,33 @@ fn default_kdf_parameters_are_stored_and_files_that_are_not_ledgers_refused() {
     let e = Ledger::open_locked(&newer).unwrap_err();
     assert!(matches!(e, Error::NewerSchema { found: 99, .. }), "{e}");
 }
+
+/// The keyring source creates a random key on first use and finds it again.
+/// Needs a system keyring that finds its own entries again: in this project's
+/// container the kernel keyring stores the entry (it shows in /proc/keys) but
+/// a lookup is refused, so run it by hand on a desktop:
+/// `cargo test -p thinger-patch-ledger --features keyring -- --ignored keyring`.
+#[cfg(feature = "keyring")]
+#[test]
+#[ignore = "needs a desktop keyring; the container's kernel keyring refuses lookups"]
+fn keyring_key_is_created_then_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.db");
+    let account = format!("test-{}", std::process::id());
+    let source = KeySource::Keyring {
+        service: "thinger-patch-ledger-test".into(),
+        account: account.clone(),
+    };
+    let l = Ledger::open_with(&path, Some(source.clone()), &options()).unwrap();
+    l.plan(&csv_job("k", "thinger_device,thinger_credentials\nd-1,c\n"))
+        .unwrap();
+    drop(l);
+    let l = Ledger::open_with(&path, Some(source), &options()).unwrap();
+    assert_eq!(l.values("d-1").unwrap().len(), 5);
+    let e = Ledger::open_with(&path, Some(KeySource::Env("guess".into())), &options()).unwrap_err();
+    assert!(matches!(e, Error::WrongKey { .. }), "{e}");
+    keyring::Entry::new("thinger-patch-ledger-test", &account)
+        .unwrap()
+        .delete_credential()
+        .unwrap();
+}
