@@ -8,7 +8,7 @@ use crate::ledger::{Job, Ledger, StoredJob, event, exec, holder, insert_device, 
 use crate::plan::{self, Planned, PlannedRow};
 use crate::schema::NOW;
 use crate::template::Template;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeSet;
 
 impl Ledger {
@@ -131,7 +131,7 @@ impl Ledger {
     /// job must be unchanged, a device id in another job is a duplicate.
     fn csv_conflicts<'r>(
         &self,
-        tx: &Transaction,
+        tx: &Connection,
         cipher: &Cipher,
         spec: &JobSpec,
         rows: &'r [PlannedRow],
@@ -220,7 +220,7 @@ impl Ledger {
     /// `{n}` ids of a new job that the ledger already holds.
     fn taken_ids(
         &self,
-        tx: &Transaction,
+        tx: &Connection,
         t: &Template,
         start: u64,
         count: u64,
@@ -229,14 +229,28 @@ impl Ledger {
         if !t.uses_n() || t.uses_mac() {
             return Ok(()); // `{mac}` ids are checked per board at reserve time
         }
+        // One pass over the ids in the ledger, not one query per rendered id.
+        let existing: std::collections::HashSet<String> = {
+            let mut st = tx
+                .prepare("SELECT device FROM devices")
+                .map_err(self.db())?;
+            st.query_map([], |r| r.get(0))
+                .map_err(self.db())?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(self.db())?
+        };
         let mut taken = Vec::new();
         let mut n_taken = 0;
-        for n in start..start + count {
-            let id = t.render(n, None).unwrap_or_default();
-            if let Some(h) = holder(tx, &self.path, &id)? {
-                n_taken += 1;
-                if taken.len() < 5 {
-                    taken.push(format!("{id} ({})", h.describe()));
+        if !existing.is_empty() {
+            for n in start..start + count {
+                let id = t.render(n, None).unwrap_or_default();
+                if existing.contains(&id) {
+                    n_taken += 1;
+                    if taken.len() < 5
+                        && let Some(h) = holder(tx, &self.path, &id)?
+                    {
+                        taken.push(format!("{id} ({})", h.describe()));
+                    }
                 }
             }
         }
@@ -257,7 +271,7 @@ impl Ledger {
 
     fn insert_job(
         &self,
-        tx: &Transaction,
+        tx: &Connection,
         spec: &JobSpec,
         planned: &Planned,
         kind: &str,
@@ -301,7 +315,7 @@ impl Ledger {
     /// Rows dropped from the CSV that were never issued leave the pool.
     fn drop_unlisted(
         &self,
-        tx: &Transaction,
+        tx: &Connection,
         spec: &JobSpec,
         job_id: i64,
         rows: &[PlannedRow],

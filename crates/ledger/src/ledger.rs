@@ -10,11 +10,10 @@ use crate::plan;
 use crate::reservation::{Reservation, ReservationKind};
 use crate::schema::{self, Found, NOW};
 use crate::template::Template;
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -81,6 +80,8 @@ pub struct Ledger {
     pub(crate) path: PathBuf,
     conn: Mutex<Connection>,
     pub(crate) cipher: Option<Cipher>,
+    /// Whether the connection is in `synchronous = FULL` (changed under the lock).
+    sync_full: AtomicBool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -199,6 +200,7 @@ impl Ledger {
             path,
             conn: Mutex::new(conn),
             cipher,
+            sync_full: AtomicBool::new(true),
         })
     }
 
@@ -221,14 +223,14 @@ impl Ledger {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic in another thread cannot leave a half-done transaction
-        // (rusqlite rolls back on drop), so a poisoned lock is still usable.
+        // (`Tx` rolls back on drop), so a poisoned lock is still usable.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed if `f`
     /// succeeds, without waiting for the disk (`synchronous = NORMAL`; see
     /// [`Ledger::write_durable`] for what may skip the fsync).
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.write_durable(false, f)
     }
 
@@ -242,26 +244,30 @@ impl Ledger {
     pub(crate) fn write_durable<T>(
         &self,
         durable: bool,
-        f: impl FnOnce(&Transaction) -> Result<T>,
+        f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = self.lock();
-        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })
-            .map_err(|e| Error::db(&self.path, e))?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| Error::db(&self.path, e))?;
-        let out = f(&tx)?;
-        tx.commit().map_err(|e| Error::db(&self.path, e))?;
+        let conn = self.lock();
+        let db = |e| Error::db(&self.path, e);
+        if self.sync_full.load(Ordering::Relaxed) != durable {
+            let sql = if durable {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            exec(&conn, sql, []).map_err(db)?;
+            self.sync_full.store(durable, Ordering::Relaxed);
+        }
+        let tx = Tx::begin(&conn, "BEGIN IMMEDIATE").map_err(db)?;
+        let out = f(&conn)?;
+        tx.commit().map_err(db)?;
         Ok(out)
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot).
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(|e| Error::db(&self.path, e))?;
-        f(&tx)
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.lock();
+        let _tx = Tx::begin(&conn, "BEGIN DEFERRED").map_err(|e| Error::db(&self.path, e))?;
+        f(&conn) // read only: ended by the rollback on drop
     }
 
     pub(crate) fn db(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -305,7 +311,7 @@ impl Ledger {
     /// One reservation inside `tx`.
     fn reserve_in(
         &self,
-        tx: &Transaction,
+        tx: &Connection,
         job: &Job,
         board: &Board,
         options: ReserveOptions,
@@ -433,9 +439,9 @@ impl Ledger {
     }
 
     /// Makes the next identity of a generated job, inside the reserve transaction.
-    fn generate(&self, tx: &Transaction, job: &Job, board: &Board) -> Result<(i64, String)> {
+    fn generate(&self, tx: &Connection, job: &Job, board: &Board) -> Result<(i64, String)> {
         let db = self.db();
-        let exhausted = |tx: &Transaction| -> Result<Error> {
+        let exhausted = |tx: &Connection| -> Result<Error> {
             let issued: i64 = tx
                 .query_row(
                     "SELECT count(*) FROM devices WHERE job_id = ?1",
@@ -581,7 +587,7 @@ impl Ledger {
         })
     }
 
-    pub(crate) fn row_of(&self, tx: &Transaction, device: &str) -> Result<i64> {
+    pub(crate) fn row_of(&self, tx: &Connection, device: &str) -> Result<i64> {
         tx.query_row("SELECT id FROM devices WHERE device = ?1", [device], |r| {
             r.get(0)
         })
@@ -803,7 +809,7 @@ impl Holder {
     }
 }
 
-pub(crate) fn holder(tx: &Transaction, path: &Path, device: &str) -> Result<Option<Holder>> {
+pub(crate) fn holder(tx: &Connection, path: &Path, device: &str) -> Result<Option<Holder>> {
     cached_row(
         tx,
         "SELECT d.id, d.job_id, j.name, d.state, d.board FROM devices d JOIN jobs j ON j.id = d.job_id WHERE d.device = ?1",
@@ -823,7 +829,7 @@ pub(crate) fn holder(tx: &Transaction, path: &Path, device: &str) -> Result<Opti
 }
 
 fn next_in_pool(
-    tx: &Transaction,
+    tx: &Connection,
     path: &Path,
     job: i64,
     exclude: Option<i64>,
@@ -841,7 +847,7 @@ fn next_in_pool(
 
 #[allow(clippy::too_many_arguments)] // one row's columns
 pub(crate) fn insert_device(
-    tx: &Transaction,
+    tx: &Connection,
     path: &Path,
     cipher: &Cipher,
     spec: &JobSpec,
@@ -889,7 +895,7 @@ pub(crate) fn insert_device(
 
 /// A device's values, secrets decrypted.
 pub(crate) fn load_values(
-    tx: &Transaction,
+    tx: &Connection,
     path: &Path,
     cipher: &Cipher,
     row: i64,
@@ -937,9 +943,40 @@ pub(crate) fn load_values(
     Ok(out)
 }
 
+/// A transaction begun and ended through the statement cache (rusqlite's
+/// `Transaction` parses `BEGIN` and `COMMIT` anew every time, which was a
+/// visible part of the ledger's cost). Rolled back when dropped uncommitted:
+/// on an error, or a panic inside the transaction.
+struct Tx<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Tx<'c> {
+    fn begin(conn: &'c Connection, begin: &str) -> rusqlite::Result<Self> {
+        exec(conn, begin, [])?;
+        Ok(Tx { conn, open: true })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        exec(self.conn, "COMMIT", [])?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            // Nothing to report to: the caller already has the error that got here.
+            let _ = exec(self.conn, "ROLLBACK", []);
+        }
+    }
+}
+
 /// One row (or none) through the connection's statement cache.
 pub(crate) fn cached_row<T>(
-    tx: &Transaction,
+    tx: &Connection,
     sql: &str,
     p: impl rusqlite::Params,
     f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
@@ -949,7 +986,7 @@ pub(crate) fn cached_row<T>(
 
 /// Runs one statement through the connection's statement cache.
 pub(crate) fn exec(
-    tx: &Transaction,
+    tx: &Connection,
     sql: &str,
     p: impl rusqlite::Params,
 ) -> rusqlite::Result<usize> {
@@ -958,7 +995,7 @@ pub(crate) fn exec(
 
 /// Appends to the event log.
 pub(crate) fn event(
-    tx: &Transaction,
+    tx: &Connection,
     path: &Path,
     device: Option<&str>,
     board: Option<&str>,

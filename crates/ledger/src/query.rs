@@ -5,7 +5,7 @@ use crate::crypto::{Cipher, value_aad};
 use crate::device::{Build, DeviceRecord, Filter, ListedValue};
 use crate::engine::mask;
 use crate::error::{Error, Result};
-use rusqlite::{Transaction, params_from_iter, types::Value as Sql};
+use rusqlite::{Connection, params_from_iter, types::Value as Sql};
 use std::path::Path;
 
 const COLUMNS: &str = "d.id, d.device, d.state, d.mac, d.chip, d.board, d.last_board, j.name, d.n,
@@ -16,7 +16,7 @@ const COLUMNS: &str = "d.id, d.device, d.state, d.mac, d.chip, d.board, d.last_b
 
 /// Devices matching `filter` in planning order; secrets opened with `reveal`.
 pub(crate) fn devices(
-    tx: &Transaction,
+    tx: &Connection,
     path: &Path,
     filter: &Filter,
     reveal: Option<&Cipher>,
@@ -116,7 +116,7 @@ pub(crate) fn devices(
 }
 
 fn values(
-    tx: &Transaction,
+    tx: &Connection,
     path: &Path,
     row: i64,
     device: &str,

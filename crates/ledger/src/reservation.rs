@@ -6,7 +6,7 @@ use crate::engine::Value;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, event, location_parts};
 use crate::schema::NOW;
-use rusqlite::Transaction;
+use rusqlite::Connection;
 
 /// Why the board got this identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -90,7 +90,7 @@ impl Reservation<'_> {
     /// is gone or the state is wrong, which the error tells apart.
     fn transition(
         &self,
-        tx: &Transaction,
+        tx: &Connection,
         from: &[State],
         action: &'static str,
         expected: &'static str,
@@ -135,7 +135,7 @@ impl Reservation<'_> {
         }
     }
 
-    fn log(&self, tx: &Transaction, kind: &str, detail: Option<&str>) -> Result<()> {
+    fn log(&self, tx: &Connection, kind: &str, detail: Option<&str>) -> Result<()> {
         event(
             tx,
             &self.ledger.path,

@@ -3,7 +3,7 @@
 //! `migrations` table records when each version was applied.
 
 use crate::error::{Error, Result};
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use std::path::Path;
 
 /// `TPLG`: marks an SQLite file as a thinger-patch ledger.
@@ -138,7 +138,7 @@ pub(crate) enum Found {
 
 /// Checks what the file is and brings its schema up to date, inside `tx`
 /// (an immediate transaction, so two processes cannot migrate at once).
-pub(crate) fn prepare(tx: &Transaction, path: &Path) -> Result<Found> {
+pub(crate) fn prepare(tx: &Connection, path: &Path) -> Result<Found> {
     let db = |e| Error::db(path, e);
     let app: i64 = tx
         .pragma_query_value(None, "application_id", |r| r.get(0))
