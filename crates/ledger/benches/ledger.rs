@@ -2,7 +2,7 @@
 //!
 //! 1,000 identities are generated (`bar-{n:04}`, 64 random credential
 //! characters), each personalised into a 1 MiB ESP32-C3 app image holding the
-//! six standard slots (`thinger_patch::personalize`, as `patch` does in
+//! six standard slots (`thinger_patch_core::personalize`, as `patch` does in
 //! memory) and committed to the ledger (no file or board is written), in the
 //! two ways a run can reserve: one fsynced reservation per device (boards
 //! arriving on serial ports), or `reserve_many` for 50 outputs at a time (a

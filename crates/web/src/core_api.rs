@@ -11,16 +11,16 @@
 
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use thinger_patch::checksum;
-use thinger_patch::delivery::{self, Route};
-use thinger_patch::format::gzip;
-use thinger_patch::format::partition_table::{self, PartitionTable};
-use thinger_patch::placeholder::Placeholder;
-use thinger_patch::report::Report;
-use thinger_patch::slot::record::{self, Decoded, SlotState};
-use thinger_patch::slot::{scan, standard};
-use thinger_patch::values::{Assignment, Origin, mask};
-use thinger_patch::{Chip, Error, Firmware, Request, personalize};
+use thinger_patch_core::checksum;
+use thinger_patch_core::format::gzip;
+use thinger_patch_core::format::partition_table::{self, PartitionTable};
+use thinger_patch_core::placeholder::Placeholder;
+use thinger_patch_core::placement::{self, Route};
+use thinger_patch_core::report::Report;
+use thinger_patch_core::slot::record::{self, Decoded, SlotState};
+use thinger_patch_core::slot::{scan, standard};
+use thinger_patch_core::values::{Assignment, Origin, mask};
+use thinger_patch_core::{Chip, Error, Firmware, Request, personalize};
 
 /// The largest file the page reads: the engine's own cap on a decompressed image
 /// (larger than any ESP flash).
@@ -245,7 +245,7 @@ impl Opened {
                     "placeholder {key:?} of the manifest must map a key of [A-Za-z0-9_.-] (starting with a letter or _) to a non-empty literal"
                 ));
             }
-            let found = thinger_patch::placeholder::occurrences(&fw, literal.as_bytes());
+            let found = thinger_patch_core::placeholder::occurrences(&fw, literal.as_bytes());
             if found.is_empty() && options.placeholders_optional {
                 absent.push(key.clone());
                 continue;
@@ -261,7 +261,7 @@ impl Opened {
             .chip
             .as_deref()
             .and_then(|c| manifest_chip_problem(name, c, fw.chip()));
-        let not_flashable = delivery::route(&fw).err().map(|e| about(name, &e));
+        let not_flashable = placement::route(&fw).err().map(|e| about(name, &e));
         let info = FileInfo {
             name: name.to_string(),
             format: fw.format_name(),
@@ -558,7 +558,7 @@ fn list_slots(fw: &Firmware<'_>, placeholders: &[Placeholder]) -> SlotList {
         if fields.iter().any(|f| f.key == p.key) {
             continue; // the library reports "both a slot and a placeholder"
         }
-        let occ = thinger_patch::placeholder::occurrences(fw, p.literal.as_bytes());
+        let occ = thinger_patch_core::placeholder::occurrences(fw, p.literal.as_bytes());
         let secret = standard::looks_secret(&p.key);
         let std_key = standard::standard(&p.key);
         fields.push(SlotView {
@@ -655,7 +655,7 @@ pub struct FlashPlan {
 /// The route for `bytes` (a personalised file), named `name` in messages.
 pub fn route(name: &str, bytes: &[u8]) -> Result<RouteView, String> {
     let fw = Firmware::parse(bytes).map_err(|e| about(name, &e))?;
-    let r = delivery::route(&fw).map_err(|e| about(name, &e))?;
+    let r = placement::route(&fw).map_err(|e| about(name, &e))?;
     Ok(route_view(r))
 }
 
@@ -680,12 +680,12 @@ pub fn flash_plan(
     device_table: Option<&[u8]>,
 ) -> Result<FlashPlan, String> {
     let fw = Firmware::parse(bytes).map_err(|e| about(name, &e))?;
-    let r = delivery::route(&fw).map_err(|e| about(name, &e))?;
+    let r = placement::route(&fw).map_err(|e| about(name, &e))?;
     let table = match device_table {
         Some(raw) if r.needs_table() => Some(device_table_of(raw)?),
         _ => None,
     };
-    let plan = delivery::plan(&fw, table.as_ref()).map_err(|e| about(name, &e))?;
+    let plan = placement::plan(&fw, table.as_ref()).map_err(|e| about(name, &e))?;
     let data = fw.data();
     let mut parts: Vec<Part> = plan
         .writes
@@ -777,7 +777,7 @@ pub fn commands(file_name: &str, bytes: &[u8]) -> Commands {
     let esptool = Firmware::parse(bytes)
         .ok()
         .filter(|fw| fw.compression().is_none())
-        .and_then(|fw| delivery::plan(&fw, None).ok())
+        .and_then(|fw| placement::plan(&fw, None).ok())
         .filter(|p| p.erases.is_empty() && p.writes.len() == 1)
         .map(|p| {
             format!(

@@ -5,7 +5,7 @@
 
 use super::*;
 use std::path::PathBuf;
-use thinger_patch::slot::record::FLAG_SECRET;
+use thinger_patch_core::slot::record::FLAG_SECRET;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -304,7 +304,7 @@ fn placeholders_of_a_manifest_become_fields() {
     );
 }
 
-const MASK_TEXT: &str = thinger_patch::values::MASK;
+const MASK_TEXT: &str = thinger_patch_core::values::MASK;
 
 #[test]
 fn placement_comes_from_the_library() {
