@@ -27,7 +27,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use thinger_patch_core::slot::record::{FLAG_REQUIRED, FLAG_SECRET, SlotState, encode};
+use thinger_patch_core::targets::record::{FLAG_REQUIRED, FLAG_SECRET, SlotState, encode};
 
 const GROUP: &str = "ota-1MiB-loopback";
 const LEN: usize = 1 << 20;

@@ -4,10 +4,10 @@
 
 use crate::CliResult;
 use crate::exit::{self, CliError};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::path::{Path, PathBuf};
 use thinger_patch_core::config::{Config, FILE_NAME, Source};
-use thinger_patch_core::placeholder::{Pad, Placeholder};
+use thinger_patch_core::targets::{Pad, Placeholder};
 use thinger_patch_core::values::{Assignment, Origin};
 use thinger_patch_core::{Request, personalize::Personalized};
 
@@ -29,21 +29,14 @@ pub struct PersonalizeArgs {
     #[arg(long = "placeholder", value_name = "KEY=LITERAL")]
     pub placeholders: Vec<String>,
     /// How to fill the rest of a legacy placeholder after a shorter value
-    #[arg(long, value_enum, default_value_t = PadArg::Nul)]
-    pub pad: PadArg,
+    #[arg(long, value_enum, default_value_t = Pad::Nul)]
+    pub pad: Pad,
     /// Ignore (with a warning) values whose key matches no slot in the firmware
     #[arg(long)]
     pub allow_missing: bool,
     /// Also accept x86/ARM host-program ELFs (programs that use the slot header or crate on a PC)
     #[arg(long)]
     pub host_elf: bool,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum PadArg {
-    #[default]
-    Nul,
-    Space,
 }
 
 /// A config file and where it was found.
@@ -81,7 +74,7 @@ impl PersonalizeArgs {
             )
         })?;
         let config = Config::parse(&text, &path.display().to_string())
-            .map_err(|m| CliError::new(exit::INVALID, m))?;
+            .map_err(|m| CliError::new(exit::INVALID, m.to_string()))?;
         let _ = warnings;
         Ok(Some(LoadedConfig { path, config }))
     }
@@ -109,7 +102,7 @@ impl PersonalizeArgs {
             let entries = lc
                 .config
                 .entries_for(profile)
-                .map_err(|m| CliError::new(exit::INVALID, m))?;
+                .map_err(|m| CliError::new(exit::INVALID, m.to_string()))?;
             for e in entries {
                 let file = lc.path.display().to_string();
                 let origin = match &e.source {
@@ -178,10 +171,7 @@ impl PersonalizeArgs {
         Ok(Request {
             values,
             placeholders,
-            pad: match self.pad {
-                PadArg::Nul => Pad::Nul,
-                PadArg::Space => Pad::Space,
-            },
+            pad: self.pad,
             allow_missing: self.allow_missing,
             parse: Some(thinger_patch_core::ParseOptions {
                 allow_host_elf: self.host_elf,
@@ -204,7 +194,10 @@ pub fn personalize_for(
     let request = args.request(config, profile)?;
     thinger_patch_core::personalize(input, &request).map_err(|e| {
         let what = profile.map_or(String::new(), |p| format!(" (profile {p})"));
-        CliError::new(exit::INVALID, format!("{}{what}: {e}", file.display()))
+        CliError::new(
+            exit::INVALID,
+            format!("{}{what}: {}", file.display(), crate::messages::error(&e)),
+        )
     })
 }
 

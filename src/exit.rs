@@ -33,7 +33,10 @@ impl CliError {
 
     /// An engine error about `path`.
     pub fn engine(path: &Path, e: &thinger_patch_core::Error) -> Self {
-        CliError::new(INVALID, format!("{}: {e}", path.display()))
+        CliError::new(
+            INVALID,
+            format!("{}: {}", path.display(), crate::messages::error(e)),
+        )
     }
 
     /// An I/O error while `doing` something with `path`.

@@ -9,6 +9,7 @@ pub mod args;
 mod cmd;
 pub mod exit;
 pub mod fsio;
+pub mod messages;
 
 use clap::{Parser, Subcommand};
 use exit::CliError;

@@ -589,10 +589,10 @@ fn build_firmware(dir: &Path) -> Option<PathBuf> {
 
 fn slot_value(image: &[u8], key: &str) -> String {
     let fw = thinger_patch_core::Firmware::parse(image).unwrap();
-    thinger_patch_core::slot::scan(&fw)
+    thinger_patch_core::targets::scan(&fw)
         .into_iter()
         .find_map(|f| match f.decoded {
-            thinger_patch_core::slot::record::Decoded::Slot(s) if s.key == key => Some(s.value),
+            thinger_patch_core::targets::record::Decoded::Slot(s) if s.key == key => Some(s.value),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no slot {key}"))

@@ -71,7 +71,7 @@ fn patch_args<'a>(file: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
 /// The demo image with the flags of slot `key` set to `flags` (and the image re-sealed), as if
 /// the firmware had been compiled that way.
 fn demo_with_flags(src: &str, key: &str, flags: u16) -> Vec<u8> {
-    use thinger_patch_core::slot::{Decoded, scan};
+    use thinger_patch_core::targets::{Decoded, scan};
     let input = fs::read(prebuilt(src)).unwrap();
     let mut fw = thinger_patch_core::Firmware::parse(&input).unwrap();
     let at = scan(&fw)

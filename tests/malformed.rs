@@ -17,7 +17,7 @@ use seeds::{APP, ARDUINO_APP, SHDR_LEN, TABLE};
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use thinger_patch_core::placeholder::Placeholder;
+use thinger_patch_core::targets::placeholder::Placeholder;
 use thinger_patch_core::values::{Assignment, Origin};
 use thinger_patch_core::{Error, Firmware, ParseOptions, Request, personalize};
 
@@ -1106,10 +1106,10 @@ fn address_and_size_arithmetic_never_overflows() {
         fw.read(space, 0xFFFF_FF00, usize::MAX),
         Err(Error::Unmapped { .. })
     ));
-    let found = thinger_patch_core::slot::scan::scan(&fw);
+    let found = thinger_patch_core::targets::scan::scan(&fw);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].addr, 0xFFFF_FFF8);
-    let occ = thinger_patch_core::placeholder::occurrences(&fw, b"Your SSID");
+    let occ = thinger_patch_core::targets::placeholder::occurrences(&fw, b"Your SSID");
     assert_eq!(occ.len(), 1);
     assert_eq!(occ[0].addr, 0xFFFF_FF80);
     exercise(&img.bytes);
@@ -1167,16 +1167,13 @@ fn overlapping_segments_read_and_patch_the_same_bytes() {
             fw.chunk_bytes(&c).as_ref()
         );
     }
-    let occ = thinger_patch_core::placeholder::occurrences(&fw, b"Your SSID");
+    let occ = thinger_patch_core::targets::placeholder::occurrences(&fw, b"Your SSID");
     assert_eq!(occ.len(), 1, "{occ:x?}");
     assert_eq!(occ[0].addr, 0x3FC8_8050);
     assert_eq!(occ[0].offset, img.seg_data(1) + 0x30);
     let request = Request {
         values: vec![Assignment::new("seed_text", "Hello", Origin::CommandLine)],
-        placeholders: vec![Placeholder {
-            key: "seed_text".into(),
-            literal: "Your SSID".into(),
-        }],
+        placeholders: vec![Placeholder::new("seed_text", "Your SSID")],
         ..Request::default()
     };
     let out = personalize(&img.bytes, &request).unwrap().bytes;
@@ -1236,7 +1233,7 @@ fn zero_segment_image_is_invalid_and_not_signed() {
 /// written through the alias address.
 #[test]
 fn aliased_elf_sections_count_once() {
-    use thinger_patch_core::slot::record::{self, SlotState};
+    use thinger_patch_core::targets::record::{self, SlotState};
     let mut desc = vec![0u8; 256];
     desc[..4].copy_from_slice(&0xABCD_5432u32.to_le_bytes());
     desc[48..56].copy_from_slice(b"seed-app");
@@ -1272,10 +1269,10 @@ fn aliased_elf_sections_count_once() {
     let report = fw.verify();
     assert!(report.valid, "{}", report.summary_of_problems());
 
-    let slots = thinger_patch_core::slot::scan::scan(&fw);
+    let slots = thinger_patch_core::targets::scan::scan(&fw);
     assert_eq!(slots.len(), 1, "{slots:x?}");
     assert_eq!((slots[0].addr, slots[0].offset), (0x3C00_0120, rodata_at));
-    let occ = thinger_patch_core::placeholder::occurrences(&fw, b"Your SSID");
+    let occ = thinger_patch_core::targets::placeholder::occurrences(&fw, b"Your SSID");
     assert_eq!(occ.len(), 1, "{occ:x?}");
 
     // No file byte is listed twice.
@@ -1438,10 +1435,7 @@ fn damaged_arduino_app_is_refused_for_what_it_is() {
     let erased = edit(&ard.bytes, |b| b[ARDUINO_APP..].fill(0xFF));
     let request = Request {
         values: vec![Assignment::new("seed_text", "Hello", Origin::CommandLine)],
-        placeholders: vec![Placeholder {
-            key: "seed_text".into(),
-            literal: "Your SSID".into(),
-        }],
+        placeholders: vec![Placeholder::new("seed_text", "Your SSID")],
         ..Request::default()
     };
     // The intact seed personalises.
@@ -1507,10 +1501,7 @@ fn exercise(bytes: &[u8]) {
     };
     let request = Request {
         values: vec![Assignment::new("seed_text", "Hello", Origin::CommandLine)],
-        placeholders: vec![Placeholder {
-            key: "seed_text".into(),
-            literal: "Your SSID".into(),
-        }],
+        placeholders: vec![Placeholder::new("seed_text", "Your SSID")],
         allow_missing: true,
         parse: Some(options),
         ..Request::default()

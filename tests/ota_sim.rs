@@ -27,7 +27,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use thinger_patch_core::slot::record::{FLAG_REQUIRED, FLAG_SECRET, SlotState, encode};
+use thinger_patch_core::targets::record::{FLAG_REQUIRED, FLAG_SECRET, SlotState, encode};
 
 const WIFI_PASSWORD: &str = "wifi-canary-5150";
 const CREDENTIALS: &str = "cred-canary-8086";

@@ -143,7 +143,7 @@ pub fn run(args: &FlashArgs) -> CliResult {
         config.as_ref(),
         profile.as_deref(),
     )?;
-    warnings.extend(done.warnings.iter().cloned());
+    warnings.extend(crate::messages::warnings(&done.warnings));
     warnings.extend(result_warnings(&done));
     let fw = Firmware::parse_with(&done.bytes, ParseOptions::default())
         .map_err(|e| CliError::engine(&args.file, &e))?;

@@ -271,7 +271,7 @@ pub fn run(args: &OtaArgs) -> CliResult {
             config.as_ref(),
             profile,
         )?;
-        warnings.extend(done.warnings.iter().cloned());
+        warnings.extend(crate::messages::warnings(&done.warnings));
         warnings.extend(result_warnings(&done));
         let payload = proto::firmware_payload(&done.bytes)
             .map_err(|m| CliError::new(exit::INVALID, format!("{}: {m}", args.file.display())))?;

@@ -99,7 +99,7 @@ pub fn run(args: &PatchArgs) -> CliResult {
     let mut summaries = Vec::new();
     for (profile, out, done) in &results {
         let mut w = warnings.clone();
-        w.extend(done.warnings.iter().cloned());
+        w.extend(crate::messages::warnings(&done.warnings));
         w.extend(result_warnings(done));
         summaries.push(summary(*profile, out.as_deref(), done, !args.dry_run, w));
     }

@@ -257,7 +257,7 @@ fn run(cli: &Cli) -> CliResult {
             Some(p) => format!("{}.{p}", built.bin),
             None => built.bin.clone(),
         };
-        let mut w = done.warnings.clone();
+        let mut w = thinger_patch_cli::messages::warnings(&done.warnings);
         w.extend(result_warnings(&done));
         outputs.push(Output {
             profile: profile.clone(),

@@ -55,7 +55,12 @@ pub enum Origin {
     /// `--set KEY=VALUE` on the command line.
     CommandLine,
     /// `--set-env KEY=VAR`.
-    Environment { var: String },
+    Environment {
+        /// The variable's name.
+        var: String,
+    },
+    /// Typed into a form (the guided mode, the browser page): messages name the field, not a source.
+    Form,
 }
 
 impl fmt::Display for Origin {
@@ -69,6 +74,7 @@ impl fmt::Display for Origin {
             } => write!(f, "{source} from [{table}] in {file}"),
             Origin::CommandLine => f.write_str("--set"),
             Origin::Environment { var } => write!(f, "--set-env {var}"),
+            Origin::Form => f.write_str("the form"),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! that repointing the crate at `thinger-patch-core` touches this module (and
 //! the dependency line in `Cargo.toml`) only.
 
-use thinger_patch_core::slot::standard;
+use thinger_patch_core::targets::standard;
 
 pub use thinger_patch_core::values::{MASK, Value, mask};
 
@@ -11,7 +11,7 @@ pub use thinger_patch_core::values::{MASK, Value, mask};
 /// value, which may be secret. Keys without a standard rule accept anything.
 pub fn check_rule(key: &str, value: &str) -> Result<(), String> {
     match standard::standard(key) {
-        Some(k) => k.check(value),
+        Some(k) => k.check(value).map_err(|e| e.to_string()),
         None => Ok(()),
     }
 }

@@ -19,7 +19,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use thinger_patch_core::slot::{Decoded, scan};
+use thinger_patch_core::targets::{Decoded, scan};
 use thinger_patch_core::values::{Assignment, Origin};
 use thinger_patch_core::{Firmware, Request, personalize};
 use thinger_patch_ledger::*;

@@ -1,47 +1,33 @@
-//! Every call into the thinger-patch library, in one module, so the bindings can be
-//! repointed at the core crate without touching anything else. Everything here is plain
-//! Rust (no JavaScript types): `lib.rs` turns it into JS objects, and the native tests at
-//! the bottom run it without a browser.
-//!
-//! Three things the library does not offer yet are built here from its public API; each
-//! is marked `CORE WISH` with the call the core should grow:
-//! - a check-only personalisation (problems, no sealing): [`Opened::check`];
-//! - a value origin for form front ends (the CLI's origins print `--set` advice);
-//! - a "can this file be patched at all" check before any value is given.
+//! Every call into the thinger-patch core, in one module: `lib.rs` turns what it returns
+//! into JS objects, and the native tests at the bottom run it without a browser. Nothing here
+//! re-implements a rule: listing ([`thinger_patch_core::slots`]), checking
+//! ([`thinger_patch_core::check`]), personalising and placement are the core's own calls, so
+//! the page and the CLI cannot drift.
 
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use thinger_patch_core::checksum;
 use thinger_patch_core::format::gzip;
 use thinger_patch_core::format::partition_table::{self, PartitionTable};
-use thinger_patch_core::placeholder::Placeholder;
 use thinger_patch_core::placement::{self, Route};
 use thinger_patch_core::report::Report;
-use thinger_patch_core::slot::record::{self, Decoded, SlotState};
-use thinger_patch_core::slot::{scan, standard};
+use thinger_patch_core::targets::record::{self, Decoded, SlotState};
+use thinger_patch_core::targets::{Placeholder, standard};
 use thinger_patch_core::values::{Assignment, Origin, mask};
-use thinger_patch_core::{Chip, Error, Firmware, Request, personalize};
+use thinger_patch_core::{
+    Chip, Error, Firmware, ListOptions, Problem, ProblemKind, Request, personalize,
+};
 
 /// The largest file the page reads: the engine's own cap on a decompressed image
 /// (larger than any ESP flash).
 pub const MAX_FILE_SIZE: usize = gzip::DEFAULT_LIMIT;
 
-/// A key no slot can have (`:` is outside the key alphabet): giving it a value makes
-/// [`personalize`] stop with its problem list before it writes or seals anything.
-/// CORE WISH: `personalize::check(input, &Request) -> Vec<Problem { key, message }>`.
-const PROBE_KEY: &str = "thinger-patch-web:probe";
-
-/// The origin of every value typed into the page. Its text is taken out of the
-/// messages again ([`strip_origin`]): next to the field it names nothing new.
-/// CORE WISH: an `Origin::Form` that messages leave out.
-fn form_origin() -> Origin {
-    Origin::Environment {
-        var: "PAGE_FORM".into(),
+/// A problem as the page shows it next to its field: the core's message and its advice.
+fn problem_text(p: &Problem) -> String {
+    match p.help() {
+        Some(h) => format!("{p}; {h}"),
+        None => p.to_string(),
     }
-}
-
-fn strip_origin(message: &str) -> String {
-    message.replace(&format!(" (from {})", form_origin()), "")
 }
 
 /// `name: message`, like the CLI's `file: message`.
@@ -214,17 +200,11 @@ pub struct Opened {
     name: String,
     /// The file as given (gzip stays gzip: the download is compressed again).
     bytes: Vec<u8>,
-    /// The decompressed data: what the probes parse, so no probe decompresses again.
+    /// The decompressed data: what checks parse, so no check decompresses again.
     data: Vec<u8>,
     placeholders: Vec<Placeholder>,
     info: FileInfo,
     slots: SlotList,
-    /// Problems with no value given (the probe's own included).
-    baseline: BTreeSet<String>,
-    /// The probe key's own problems.
-    probe_problems: BTreeSet<String>,
-    /// Per key: the problems that go away once it has a value ("is required").
-    missing: BTreeMap<String, Vec<String>>,
 }
 
 impl Opened {
@@ -245,15 +225,13 @@ impl Opened {
                     "placeholder {key:?} of the manifest must map a key of [A-Za-z0-9_.-] (starting with a letter or _) to a non-empty literal"
                 ));
             }
-            let found = thinger_patch_core::placeholder::occurrences(&fw, literal.as_bytes());
+            let found =
+                thinger_patch_core::targets::placeholder::occurrences(&fw, literal.as_bytes());
             if found.is_empty() && options.placeholders_optional {
                 absent.push(key.clone());
                 continue;
             }
-            placeholders.push(Placeholder {
-                key: key.clone(),
-                literal: literal.clone(),
-            });
+            placeholders.push(Placeholder::new(key.clone(), literal.clone()));
         }
 
         let refusal = patch_refusal(&fw).map(|e| about(name, &e));
@@ -304,38 +282,16 @@ impl Opened {
             manifest_problem,
             report,
         };
-        let slots = list_slots(&fw, &placeholders);
         drop(fw);
-
-        let mut opened = Opened {
+        let slots = list_slots(&data, &placeholders).map_err(|e| about(name, &e))?;
+        Ok(Opened {
             name: name.to_string(),
             bytes,
             data,
             placeholders,
             info,
             slots,
-            baseline: BTreeSet::new(),
-            probe_problems: BTreeSet::new(),
-            missing: BTreeMap::new(),
-        };
-        opened.baseline = opened.probe(&[]);
-        // Without the probe key and without values, personalise may succeed (and seal):
-        // done once per file, it tells the probe's own problems apart from the file's.
-        let plain: BTreeSet<String> = match opened.personalize_data(&[], false) {
-            Ok(_) => BTreeSet::new(),
-            Err(problems) => problems.into_iter().collect(),
-        };
-        opened.probe_problems = opened.baseline.difference(&plain).cloned().collect();
-        let keys: Vec<String> = opened.slots.fields.iter().map(|s| s.key.clone()).collect();
-        for key in keys {
-            // Any value settles "required"; whether this one is good does not matter here.
-            let with = opened.probe(&[(key.clone(), "x".into())]);
-            let gone: Vec<String> = opened.baseline.difference(&with).cloned().collect();
-            if !gone.is_empty() {
-                opened.missing.insert(key, gone);
-            }
-        }
-        Ok(opened)
+        })
     }
 
     pub fn info(&self) -> &FileInfo {
@@ -350,30 +306,33 @@ impl Opened {
     /// what it holds) with the rules and messages of `thinger-patch patch`, without
     /// writing anything.
     pub fn check(&self, values: &BTreeMap<String, String>) -> Check {
-        let given = given(values);
+        let request = self.request(&given(values));
+        let problems = match thinger_patch_core::check(&self.data, &request) {
+            Ok(c) => c.problems,
+            Err(e) => {
+                return Check {
+                    ok: false,
+                    fields: BTreeMap::new(),
+                    general: vec![about(&self.name, &e)],
+                };
+            }
+        };
         let mut fields: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut attributed = BTreeSet::new();
-        for s in &self.slots.fields {
-            let problems = match given.iter().find(|(k, _)| *k == s.key) {
-                Some(one) => {
-                    let with = self.probe(std::slice::from_ref(one));
-                    with.difference(&self.baseline).cloned().collect()
-                }
-                None => self.missing.get(&s.key).cloned().unwrap_or_default(),
-            };
-            if !problems.is_empty() {
-                attributed.extend(problems.iter().cloned());
-                fields.insert(s.key.clone(), problems);
+        let mut general = Vec::new();
+        for p in &problems {
+            let field = p
+                .key
+                .as_deref()
+                .filter(|k| self.slots.fields.iter().any(|f| f.key == *k));
+            match field {
+                Some(k) => fields
+                    .entry(k.to_string())
+                    .or_default()
+                    .push(problem_text(p)),
+                None => general.push(problem_text(p)),
             }
         }
-        // Keys the form does not have (only from scripts): the library's own message.
-        let all = self.probe(&given);
-        let general: Vec<String> = all
-            .iter()
-            .filter(|p| !self.probe_problems.contains(*p) && !attributed.contains(*p))
-            .cloned()
-            .collect();
-        let ok = fields.is_empty() && general.is_empty() && self.info.refusal.is_none();
+        let ok = problems.is_empty() && self.info.refusal.is_none();
         Check {
             ok,
             fields,
@@ -387,9 +346,9 @@ impl Opened {
             return Err(vec![r.clone()]);
         }
         let given = given(values);
-        let request = self.request(&given, false);
+        let request = self.request(&given);
         let done = personalize(&self.bytes, &request).map_err(|e| match e {
-            Error::Personalize { problems } => problems.iter().map(|p| strip_origin(p)).collect(),
+            Error::Personalize { problems } => problems.iter().map(problem_text).collect(),
             e => vec![about(&self.name, &e)],
         })?;
         let device = given
@@ -409,14 +368,14 @@ impl Opened {
             chip: done.chip,
             size: done.bytes.len(),
             holds_secrets: done.holds_secrets(),
-            warnings: done.warnings.iter().map(|w| strip_origin(w)).collect(),
+            warnings: done.warnings.iter().map(|w| w.to_string()).collect(),
             slots: done
                 .slots
                 .into_iter()
                 .map(|o| Written {
                     set: o.origin.is_some(),
                     key: o.key,
-                    kind: o.kind,
+                    kind: o.kind.name(),
                     capacity: o.capacity,
                     flags: o.flags,
                     addresses: o.addresses,
@@ -431,41 +390,14 @@ impl Opened {
         })
     }
 
-    fn request(&self, given: &[(String, String)], with_probe: bool) -> Request {
-        let mut values: Vec<Assignment> = given
-            .iter()
-            .map(|(k, v)| Assignment::new(k.clone(), v.clone(), form_origin()))
-            .collect();
-        if with_probe {
-            values.push(Assignment::new(PROBE_KEY, "", form_origin()));
-        }
+    fn request(&self, given: &[(String, String)]) -> Request {
         Request {
-            values,
+            values: given
+                .iter()
+                .map(|(k, v)| Assignment::new(k.clone(), v.clone(), Origin::Form))
+                .collect(),
             placeholders: self.placeholders.clone(),
             ..Default::default()
-        }
-    }
-
-    /// The problems personalising the decompressed data with `given` would meet; the probe
-    /// key makes the library stop before it writes or seals anything.
-    fn probe(&self, given: &[(String, String)]) -> BTreeSet<String> {
-        match self.personalize_data(given, true) {
-            Ok(_) => BTreeSet::new(),
-            Err(p) => p.into_iter().collect(),
-        }
-    }
-
-    fn personalize_data(
-        &self,
-        given: &[(String, String)],
-        with_probe: bool,
-    ) -> Result<(), Vec<String>> {
-        match personalize(&self.data, &self.request(given, with_probe)) {
-            Ok(_) => Ok(()),
-            Err(Error::Personalize { problems }) => {
-                Err(problems.iter().map(|p| strip_origin(p)).collect())
-            }
-            Err(e) => Err(vec![about(&self.name, &e)]),
         }
     }
 }
@@ -503,90 +435,66 @@ fn patch_refusal(fw: &Firmware<'_>) -> Option<Error> {
     probe.patch(chunk.addr, &current).err()
 }
 
-fn list_slots(fw: &Firmware<'_>, placeholders: &[Placeholder]) -> SlotList {
-    let mut fields: Vec<SlotView> = Vec::new();
-    let mut damaged = Vec::new();
-    for found in scan(fw) {
-        match found.decoded {
-            Decoded::Slot(s) => {
-                if let Some(v) = fields.iter_mut().find(|v| v.key == s.key) {
-                    // Another copy of the same declaration (the library checks capacities).
-                    v.addresses.push(found.addr);
-                    v.file_offsets.push(found.offset);
-                    continue;
-                }
-                let std_key = standard::standard(&s.key);
-                fields.push(SlotView {
-                    secret: s.is_secret(),
-                    required: s.is_required(),
-                    capacity: s.capacity as usize,
-                    flags: s.flag_names(),
-                    state: s.state,
-                    value: if s.is_secret() {
-                        mask(&s.value).to_string()
-                    } else {
-                        s.value.clone()
-                    },
-                    description: None,
-                    rule: std_key.map(|k| k.rule),
-                    usual: std_key.and_then(|k| k.default),
-                    literal: None,
-                    addresses: vec![found.addr],
-                    file_offsets: vec![found.offset],
-                    kind: "slot",
-                    key: s.key,
-                });
-            }
-            // The CLI's `inspect` wording.
-            Decoded::UnknownVersion { version } => damaged.push(DamagedRecord {
-                address: found.addr,
-                file_offset: found.offset,
+/// The form's fields: the core's listing, with each standard key's usual value.
+fn list_slots(data: &[u8], placeholders: &[Placeholder]) -> Result<SlotList, Error> {
+    let listing = thinger_patch_core::slots(
+        data,
+        &ListOptions {
+            placeholders: placeholders.to_vec(),
+            ..Default::default()
+        },
+    )?;
+    let fields = listing
+        .slots
+        .into_iter()
+        .map(|s| SlotView {
+            usual: standard::standard(&s.key).and_then(|k| k.default),
+            kind: s.kind.name(),
+            capacity: s.capacity,
+            flags: s.flags,
+            secret: s.secret,
+            required: s.required,
+            state: s.state,
+            value: s.value,
+            description: None,
+            rule: s.rule,
+            literal: s.literal,
+            addresses: s.addresses,
+            file_offsets: s.file_offsets,
+            key: s.key,
+        })
+        .collect();
+    // The CLI's `inspect` wording.
+    let damaged = listing
+        .problems
+        .iter()
+        .filter_map(|p| match &p.kind {
+            ProblemKind::UnknownRecordVersion {
+                address,
+                offset,
+                version,
+            } => Some(DamagedRecord {
+                address: *address,
+                file_offset: *offset,
                 status: "unknown_version",
                 problem: format!(
                     "slot format version {version}, unknown to this thinger-patch (shown, never patched)"
                 ),
             }),
-            Decoded::Malformed { reason } => damaged.push(DamagedRecord {
-                address: found.addr,
-                file_offset: found.offset,
+            ProblemKind::DamagedRecord {
+                address,
+                offset,
+                reason,
+            } => Some(DamagedRecord {
+                address: *address,
+                file_offset: *offset,
                 status: "malformed",
                 problem: format!("damaged slot record: {reason}"),
             }),
-        }
-    }
-    for p in placeholders {
-        if fields.iter().any(|f| f.key == p.key) {
-            continue; // the library reports "both a slot and a placeholder"
-        }
-        let occ = thinger_patch_core::placeholder::occurrences(fw, p.literal.as_bytes());
-        let secret = standard::looks_secret(&p.key);
-        let std_key = standard::standard(&p.key);
-        fields.push(SlotView {
-            key: p.key.clone(),
-            kind: "placeholder",
-            capacity: p.literal.len(),
-            flags: if secret {
-                vec!["secret".into()]
-            } else {
-                Vec::new()
-            },
-            secret,
-            required: false,
-            state: SlotState::Default,
-            value: if secret {
-                mask(&p.literal).to_string()
-            } else {
-                p.literal.clone()
-            },
-            description: None,
-            rule: std_key.map(|k| k.rule),
-            usual: std_key.and_then(|k| k.default),
-            literal: Some(p.literal.clone()),
-            addresses: occ.iter().map(|o| o.addr).collect(),
-            file_offsets: occ.iter().map(|o| o.offset).collect(),
-        });
-    }
-    SlotList { fields, damaged }
+            _ => None,
+        })
+        .collect();
+    Ok(SlotList { fields, damaged })
 }
 
 /// `fw.bin.gz` + `kitchen` -> `fw.kitchen.bin.gz` (the CLI's naming of outputs).

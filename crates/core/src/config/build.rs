@@ -220,7 +220,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<BuildSettings, String> {
-        let config = Config::parse(text, "t.toml")?;
+        let config = Config::parse(text, "t.toml").map_err(|e| e.to_string())?;
         BuildSettings::from_config(&config)
     }
 

@@ -5,8 +5,8 @@
 
 pub mod build;
 
-use crate::placeholder::Placeholder;
-use crate::slot::record::is_valid_key;
+use crate::targets::Placeholder;
+use crate::targets::record::is_valid_key;
 use std::collections::BTreeMap;
 
 /// Tables that belong to other features and never hold slot values.
@@ -17,13 +17,80 @@ pub const FILE_NAME: &str = "thinger-patch.toml";
 /// Where a value comes from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Source {
+    /// The value itself, written in the file.
     Literal(crate::values::Value),
+    /// `{ env = "VAR" }`: an environment variable.
     Env(String),
     /// A path, relative to the config file's folder unless absolute.
     File(String),
+    /// `{ prompt = true }`: asked on the terminal, input hidden.
     Prompt,
     /// `service/account` in the system keyring.
     Keyring(String),
+}
+
+/// A config file that cannot be used, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {kind}")]
+pub struct ConfigError {
+    /// How the file is named in messages (its path).
+    pub file: String,
+    /// What is wrong.
+    pub kind: ConfigErrorKind,
+}
+
+/// What is wrong with a config file. No message ever holds a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// Not TOML at all.
+    #[error("not valid TOML: {0}")]
+    Toml(String),
+    /// A table name that must be a table holds something else.
+    #[error("[{0}] must be a table")]
+    NotATable(String),
+    /// A profile name with other characters.
+    #[error("profile name {0:?} must match ^[A-Za-z0-9_-]+$")]
+    ProfileName(String),
+    /// A `[placeholders]` entry that is not a non-empty string.
+    #[error("[placeholders] {0}: expected the literal text as a non-empty string")]
+    PlaceholderLiteral(String),
+    /// A top-level table or key this tool does not know.
+    #[error(
+        "unknown table or key {name:?}{hint}; expected [defaults], [profiles.NAME], [placeholders], [build], [flash], [ota] or [thinger]"
+    )]
+    UnknownTable {
+        /// The name found.
+        name: String,
+        /// A likely correction, with its leading space, or empty.
+        hint: &'static str,
+    },
+    /// A key that is not a valid slot key.
+    #[error("[{table}] key {key:?} is not a valid slot key (^[A-Za-z_][A-Za-z0-9_.-]{{0,30}}$)")]
+    InvalidKey {
+        /// The table.
+        table: String,
+        /// The key.
+        key: String,
+    },
+    /// A value that is neither a string nor a known source table.
+    #[error(
+        "[{table}] {key}: expected a string, or one of {{ env = \"VAR\" }}, {{ file = \"path\" }}, {{ prompt = true }}, {{ keyring = \"service/account\" }}"
+    )]
+    BadSource {
+        /// The table.
+        table: String,
+        /// The key.
+        key: String,
+    },
+    /// `--profile NAME` names no `[profiles.NAME]`.
+    #[error("no profile named {name:?} (profiles here: {known})")]
+    NoProfile {
+        /// The name asked for.
+        name: String,
+        /// The profiles the file has, comma-separated, or `none`.
+        known: String,
+    },
 }
 
 impl std::fmt::Debug for Source {
@@ -54,7 +121,9 @@ impl Source {
 /// A key and its source in one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The slot key.
     pub key: String,
+    /// Where its value comes from.
     pub source: Source,
     /// `defaults` or `profiles.NAME`.
     pub table: String,
@@ -65,8 +134,11 @@ pub struct Entry {
 pub struct Config {
     /// How to name the file in messages (its path).
     pub label: String,
+    /// `[defaults]`: every profile's starting values.
     pub defaults: Vec<Entry>,
+    /// `[profiles.NAME]`, by name.
     pub profiles: BTreeMap<String, Vec<Entry>>,
+    /// `[placeholders]`: legacy placeholder mappings.
     pub placeholders: Vec<Placeholder>,
     /// `[build]`, `[flash]`, `[ota]`, `[thinger]`, kept for their features.
     pub reserved: BTreeMap<String, toml::Table>,
@@ -82,11 +154,14 @@ pub fn is_valid_profile_name(name: &str) -> bool {
 
 impl Config {
     /// Parses the text of a config file; `label` names it in errors.
-    pub fn parse(text: &str, label: &str) -> Result<Config, String> {
-        let err = |m: String| format!("{label}: {m}");
+    pub fn parse(text: &str, label: &str) -> Result<Config, ConfigError> {
+        let err = |kind: ConfigErrorKind| ConfigError {
+            file: label.to_string(),
+            kind,
+        };
         let doc: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| err(format!("not valid TOML: {}", e.message())))?;
+            .map_err(|e: toml::de::Error| err(ConfigErrorKind::Toml(e.message().to_string())))?;
         let mut config = Config {
             label: label.to_string(),
             ..Config::default()
@@ -100,9 +175,7 @@ impl Config {
                 "profiles" => {
                     for (p, t) in table(&item, "profiles").map_err(err)? {
                         if !is_valid_profile_name(p) {
-                            return Err(err(format!(
-                                "profile name {p:?} must match ^[A-Za-z0-9_-]+$"
-                            )));
+                            return Err(err(ConfigErrorKind::ProfileName(p.clone())));
                         }
                         let tname = format!("profiles.{p}");
                         let t = table(t, &tname).map_err(err)?;
@@ -113,15 +186,13 @@ impl Config {
                 }
                 "placeholders" => {
                     for (key, lit) in table(&item, "placeholders").map_err(err)? {
-                        let literal = lit.as_str().filter(|l| !l.is_empty()).ok_or_else(|| {
-                            err(format!(
-                                "[placeholders] {key}: expected the literal text as a non-empty string"
-                            ))
-                        })?;
-                        config.placeholders.push(Placeholder {
-                            key: key.clone(),
-                            literal: literal.to_string(),
-                        });
+                        let literal = lit
+                            .as_str()
+                            .filter(|l| !l.is_empty())
+                            .ok_or_else(|| err(ConfigErrorKind::PlaceholderLiteral(key.clone())))?;
+                        config
+                            .placeholders
+                            .push(Placeholder::new(key.clone(), literal));
                     }
                 }
                 r if RESERVED_TABLES.contains(&r) => {
@@ -136,9 +207,10 @@ impl Config {
                         "placeholder" => " (did you mean [placeholders]?)",
                         _ => "",
                     };
-                    return Err(err(format!(
-                        "unknown table or key {other:?}{hint}; expected [defaults], [profiles.NAME], [placeholders], [build], [flash], [ota] or [thinger]"
-                    )));
+                    return Err(err(ConfigErrorKind::UnknownTable {
+                        name: other.to_string(),
+                        hint,
+                    }));
                 }
             }
         }
@@ -147,20 +219,22 @@ impl Config {
 
     /// The entries for a profile: `[defaults]`, overridden by `[profiles.NAME]`
     /// (or only the defaults when `profile` is `None`).
-    pub fn entries_for(&self, profile: Option<&str>) -> Result<Vec<Entry>, String> {
+    pub fn entries_for(&self, profile: Option<&str>) -> Result<Vec<Entry>, ConfigError> {
         let mut out = self.defaults.clone();
         if let Some(p) = profile {
             let entries = self.profiles.get(p).ok_or_else(|| {
                 let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-                format!(
-                    "{}: no profile named {p:?} (profiles here: {})",
-                    self.label,
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                )
+                ConfigError {
+                    file: self.label.clone(),
+                    kind: ConfigErrorKind::NoProfile {
+                        name: p.to_string(),
+                        known: if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        },
+                    },
+                }
             })?;
             out.retain(|d| !entries.iter().any(|e| e.key == d.key));
             out.extend(entries.iter().cloned());
@@ -169,45 +243,48 @@ impl Config {
     }
 }
 
-fn table<'t>(item: &'t toml::Value, name: &str) -> Result<&'t toml::Table, String> {
+fn table<'t>(item: &'t toml::Value, name: &str) -> Result<&'t toml::Table, ConfigErrorKind> {
     item.as_table()
-        .ok_or_else(|| format!("[{name}] must be a table"))
+        .ok_or_else(|| ConfigErrorKind::NotATable(name.to_string()))
 }
 
-fn entries(t: &toml::Table, table_name: &str) -> Result<Vec<Entry>, String> {
+fn entries(t: &toml::Table, table_name: &str) -> Result<Vec<Entry>, ConfigErrorKind> {
     t.iter()
         .map(|(key, v)| {
             if !is_valid_key(key) {
-                return Err(format!(
-                    "[{table_name}] key {key:?} is not a valid slot key (^[A-Za-z_][A-Za-z0-9_.-]{{0,30}}$)"
-                ));
+                return Err(ConfigErrorKind::InvalidKey {
+                    table: table_name.to_string(),
+                    key: key.clone(),
+                });
             }
             Ok(Entry {
                 key: key.clone(),
-                source: source(v).map_err(|m| format!("[{table_name}] {key}: {m}"))?,
+                source: source(v).ok_or_else(|| ConfigErrorKind::BadSource {
+                    table: table_name.to_string(),
+                    key: key.clone(),
+                })?,
                 table: table_name.to_string(),
             })
         })
         .collect()
 }
 
-fn source(v: &toml::Value) -> Result<Source, String> {
-    const EXPECTED: &str = "expected a string, or one of { env = \"VAR\" }, { file = \"path\" }, { prompt = true }, { keyring = \"service/account\" }";
+fn source(v: &toml::Value) -> Option<Source> {
     match v {
-        toml::Value::String(s) => Ok(Source::Literal(crate::values::Value::new(s.clone()))),
+        toml::Value::String(s) => Some(Source::Literal(crate::values::Value::new(s.clone()))),
         toml::Value::Table(t) if t.len() == 1 => {
             let (k, inner) = t.iter().next().expect("one entry");
             match (k.as_str(), inner) {
-                ("env", toml::Value::String(s)) if !s.is_empty() => Ok(Source::Env(s.clone())),
-                ("file", toml::Value::String(s)) if !s.is_empty() => Ok(Source::File(s.clone())),
-                ("prompt", toml::Value::Boolean(true)) => Ok(Source::Prompt),
+                ("env", toml::Value::String(s)) if !s.is_empty() => Some(Source::Env(s.clone())),
+                ("file", toml::Value::String(s)) if !s.is_empty() => Some(Source::File(s.clone())),
+                ("prompt", toml::Value::Boolean(true)) => Some(Source::Prompt),
                 ("keyring", toml::Value::String(s)) if s.contains('/') => {
-                    Ok(Source::Keyring(s.clone()))
+                    Some(Source::Keyring(s.clone()))
                 }
-                _ => Err(EXPECTED.into()),
+                _ => None,
             }
         }
-        _ => Err(EXPECTED.into()),
+        _ => None,
     }
 }
 
@@ -258,22 +335,32 @@ chip = "esp32c3"
         assert!(c.reserved.contains_key("build"));
         // [build] is never read as slot values.
         assert!(!k.iter().any(|e| e.key == "chip"));
-        assert!(c.entries_for(Some("nope")).unwrap_err().contains("kitchen"));
+        assert!(
+            c.entries_for(Some("nope"))
+                .unwrap_err()
+                .to_string()
+                .contains("kitchen")
+        );
     }
 
     #[test]
     fn rejects_mistakes_without_echoing_values() {
-        let bad = Config::parse("[profile.x]\na = \"secret-canary\"", "c.toml").unwrap_err();
+        let bad = Config::parse("[profile.x]\na = \"secret-canary\"", "c.toml")
+            .unwrap_err()
+            .to_string();
         assert!(bad.contains("did you mean [profiles.NAME]") && !bad.contains("canary"));
         assert!(Config::parse("[profiles.\"bad name\"]\n", "c").is_err());
         assert!(
             Config::parse("[defaults]\nx = 3", "c")
                 .unwrap_err()
+                .to_string()
                 .contains("expected a string")
         );
         assert!(Config::parse("[defaults]\nx = { env = \"\" }", "c").is_err());
         assert!(Config::parse("[defaults]\n\"bad key\" = \"v\"", "c").is_err());
-        let e = Config::parse("[defaults]\nx = \"unterminated-canary", "c").unwrap_err();
+        let e = Config::parse("[defaults]\nx = \"unterminated-canary", "c")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("canary"), "{e}");
     }
 }

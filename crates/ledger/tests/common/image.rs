@@ -4,7 +4,7 @@
 //! format without fixtures.
 #![allow(dead_code)] // each test uses part of this module
 
-use thinger_patch_core::slot::record::{self, FLAG_REQUIRED, FLAG_SECRET, SlotState};
+use thinger_patch_core::targets::record::{self, FLAG_REQUIRED, FLAG_SECRET, SlotState};
 
 const CHIP_ID_ESP32C3: u16 = 5;
 const DROM_ADDR: u32 = 0x3C00_0020;

@@ -5,7 +5,8 @@
 
 use super::*;
 use std::path::PathBuf;
-use thinger_patch_core::slot::record::FLAG_SECRET;
+use thinger_patch_core::targets::record::FLAG_SECRET;
+use thinger_patch_core::targets::scan;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -98,9 +99,7 @@ fn check_puts_each_library_message_next_to_its_field() {
     );
     assert_eq!(
         c.fields["wifi_ssid"],
-        [
-            "slot wifi_ssid is required and has no value yet; give it in a profile, with --set wifi_ssid=... or --set-env wifi_ssid=VAR"
-        ]
+        ["slot wifi_ssid is required and has no value yet; give it a value"]
     );
     assert!(c.general.is_empty(), "{:?}", c.general);
 
@@ -119,7 +118,7 @@ fn check_puts_each_library_message_next_to_its_field() {
     assert_eq!(
         c.fields["thinger_device"],
         [
-            "slot thinger_device: thinger_device must be 1 to 32 of a-z A-Z 0-9 _ - (Thinger's device id rule) (got 9 characters)"
+            "slot thinger_device: thinger_device must be 1 to 32 of a-z A-Z 0-9 _ - (Thinger's device id rule) (got 9 bytes)"
         ]
     );
     assert_eq!(c.fields.len(), 2, "{:?}", c.fields);

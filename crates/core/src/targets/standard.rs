@@ -15,22 +15,54 @@ pub struct StandardKey {
 
 impl StandardKey {
     /// Checks `value`; the error says what is expected without repeating it.
-    pub fn check(&self, value: &str) -> Result<(), String> {
+    pub fn check(&self, value: &str) -> Result<(), RuleViolation> {
         if (self.check)(value) {
             Ok(())
         } else {
-            // Lengths are counted in bytes, as the firmware stores and the cores read
-            // them; characters are named too when they differ (UTF-8).
-            let (bytes, chars) = (value.len(), value.chars().count());
-            let got = if bytes == chars {
-                format!("{bytes} bytes")
-            } else {
-                format!("{bytes} bytes in {chars} characters")
-            };
-            Err(format!("{} must be {} (got {got})", self.key, self.rule))
+            Err(RuleViolation {
+                key: self.key,
+                rule: self.rule,
+                len: value.len(),
+                chars: value.chars().count(),
+            })
         }
     }
 }
+
+/// A value that breaks a standard key's rule: what was expected and how long the value was
+/// (never the value itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleViolation {
+    /// The standard key.
+    pub key: &'static str,
+    /// What a value must look like.
+    pub rule: &'static str,
+    /// The value's length in bytes (as the firmware stores and the cores read it).
+    pub len: usize,
+    /// The value's length in characters.
+    pub chars: usize,
+}
+
+impl std::fmt::Display for RuleViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Characters are named too when they differ from bytes (UTF-8).
+        if self.len == self.chars {
+            write!(
+                f,
+                "{} must be {} (got {} bytes)",
+                self.key, self.rule, self.len
+            )
+        } else {
+            write!(
+                f,
+                "{} must be {} (got {} bytes in {} characters)",
+                self.key, self.rule, self.len, self.chars
+            )
+        }
+    }
+}
+
+impl std::error::Error for RuleViolation {}
 
 pub const STANDARD_KEYS: &[StandardKey] = &[
     StandardKey {
@@ -133,7 +165,7 @@ mod tests {
         assert!(pw.check("").is_ok() && pw.check("12345678").is_ok());
         assert!(pw.check("1234567").is_err() && pw.check(&"a".repeat(64)).is_ok());
         assert!(pw.check(&"g".repeat(64)).is_err());
-        let e = pw.check("short").unwrap_err();
+        let e = pw.check("short").unwrap_err().to_string();
         assert!(!e.contains("short") && e.contains("got 5 bytes"), "{e}");
         let dev = standard("thinger_device").unwrap();
         assert!(
@@ -162,7 +194,7 @@ mod tests {
         let pw = standard("wifi_password").unwrap();
         let e_acute = "é".repeat(32);
         assert_eq!((e_acute.len(), e_acute.chars().count()), (64, 32));
-        let e = pw.check(&e_acute).unwrap_err();
+        let e = pw.check(&e_acute).unwrap_err().to_string();
         assert!(e.contains("64 bytes in 32 characters"), "{e}");
         assert!(e.contains("8 to 63 bytes") && !e.contains('é'), "{e}");
         // 31 x "é" + "a" = 63 bytes: the longest passphrase.

@@ -2,27 +2,43 @@
 //! literal such as `"WIFISSID        "` where a value belongs. The literal must
 //! occur exactly once in patchable data; its length is the capacity.
 
+use super::scan::find;
 use crate::Firmware;
-use crate::slot::scan::find;
 
 /// A key mapped to the literal text that stands for it in the firmware.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placeholder {
+    /// The key values are given for (`wifi_ssid`).
     pub key: String,
+    /// The text in the firmware; its length is the capacity.
     pub literal: String,
+    /// Marked secret by whoever mapped it (legacy firmware carries no flags).
+    pub secret: bool,
+}
+
+/// A `KEY=LITERAL` specification that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("placeholder {spec:?} must be KEY=LITERAL with a non-empty key and literal")]
+pub struct PlaceholderSpecError {
+    /// The text given.
+    pub spec: String,
 }
 
 impl Placeholder {
+    /// A placeholder that is not marked secret.
+    pub fn new(key: impl Into<String>, literal: impl Into<String>) -> Self {
+        Placeholder {
+            key: key.into(),
+            literal: literal.into(),
+            secret: false,
+        }
+    }
+
     /// Parses `KEY=LITERAL` (everything after the first `=` is the literal).
-    pub fn parse(spec: &str) -> Result<Placeholder, String> {
+    pub fn parse(spec: &str) -> Result<Placeholder, PlaceholderSpecError> {
         match spec.split_once('=') {
-            Some((k, l)) if !k.is_empty() && !l.is_empty() => Ok(Placeholder {
-                key: k.to_string(),
-                literal: l.to_string(),
-            }),
-            _ => Err(format!(
-                "placeholder {spec:?} must be KEY=LITERAL with a non-empty key and literal"
-            )),
+            Some((k, l)) if !k.is_empty() && !l.is_empty() => Ok(Placeholder::new(k, l)),
+            _ => Err(PlaceholderSpecError { spec: spec.into() }),
         }
     }
 }
@@ -30,6 +46,7 @@ impl Placeholder {
 /// How the rest of a placeholder is filled after a shorter value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Pad {
     /// NUL bytes: C code sees the value as the whole string.
     #[default]
@@ -39,6 +56,7 @@ pub enum Pad {
 }
 
 impl Pad {
+    /// The padding byte.
     pub fn byte(self) -> u8 {
         match self {
             Pad::Nul => 0,
@@ -47,10 +65,12 @@ impl Pad {
     }
 }
 
-/// Where a placeholder literal occurs: load address and file offset.
+/// Where a placeholder literal occurs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Occurrence {
+    /// Load address.
     pub addr: u32,
+    /// File offset (of the decompressed data).
     pub offset: usize,
 }
 
