@@ -17,13 +17,12 @@
 # pio-extra/README.md explains the design, what upload sends for each protocol, and what has
 # been verified. SPDX-License-Identifier: MIT OR Apache-2.0
 
-import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from os.path import join
 
@@ -123,9 +122,11 @@ def _tool():
 # ---------------------------------------------------------------------------------------------
 
 
-def _personalise(elf, profile, out):
-    """Run `thinger-patch patch ELF --profile P -o OUT`. Returns the CompletedProcess, or None
-    after printing why the build must stop. The tool masks secrets in everything it prints."""
+def _personalise(elf, profile, out=None):
+    """Run `thinger-patch patch ELF --profile P -o OUT`, or with `out=None` a dry run
+    (`--dry-run --json`: everything checked and personalised in memory, nothing written).
+    Returns the CompletedProcess, or None after printing why the build must stop. The tool
+    masks secrets in everything it prints."""
     tool, problem = _tool()
     if problem:
         with _LOCK:
@@ -134,7 +135,8 @@ def _personalise(elf, profile, out):
         if first:  # say it once, not once per profile
             _error(problem)
         return None
-    cmd = [tool, "patch", elf, "--profile", profile, "-o", out]
+    cmd = [tool, "patch", elf, "--profile", profile]
+    cmd += ["-o", out] if out else ["--dry-run", "--json"]
     if CONFIG:
         cmd += ["--config", CONFIG]
     try:
@@ -161,29 +163,30 @@ def _personalise(elf, profile, out):
     return proc
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fp:
-        for chunk in iter(lambda: fp.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _digest(elf, profile):
+    """The SHA-256 of the ELF personalised with the profile's current values, from one dry run
+    (`patch --dry-run --json` reports it; nothing is written). None after printing why not."""
+    proc = _personalise(elf, profile)
+    if proc is None:
+        return None
+    try:
+        return json.loads(proc.stdout)["results"][0]["sha256"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        _error("thinger-patch printed no SHA-256 for profile '%s' (is it older than this "
+               "script? update it)" % profile)
+        return None
 
 
 def _make_digest_action(profile):
     def thinger_patch_digest(target, source, env):
-        """Personalise into a private temporary file, keep only its SHA-256 in the stamp file
-        (rewritten only when it changes: the stamp's content is what SCons compares)."""
+        """Keep only the personalised ELF's SHA-256 in the stamp file (rewritten only when it
+        changes: the stamp's content is what SCons compares)."""
         stamp = target[0].get_abspath()
-        folder = os.path.dirname(stamp)
-        os.makedirs(folder, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".personalise-", dir=folder)
-        try:
-            out = join(tmp, "firmware.elf")
-            if _personalise(source[0].get_abspath(), profile, out) is None:
-                return 1
-            line = "sha256 %s\n" % _sha256(out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        digest = _digest(source[0].get_abspath(), profile)
+        if digest is None:
+            return 1
+        line = "sha256 %s\n" % digest
         try:
             with open(stamp, encoding="ascii") as fp:
                 if fp.read() == line:

@@ -782,3 +782,38 @@ fn a_failed_output_leaves_no_other_output() {
         "a failed run left outputs behind (fw.kitchen.bin written before fw.garage.bin failed)"
     );
 }
+
+#[test]
+fn json_names_the_sha256_of_what_is_written_and_a_dry_run_the_same() {
+    use sha2::{Digest, Sha256};
+    let st = setup(&[("fw.bin", "esp32c3-demo.bin")]);
+    let dir = &st.dir;
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "patch",
+            "fw.bin",
+            "--config",
+            s(&st.cfg),
+            "--profile",
+            "kitchen",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let dry = tp(dir, &args(&["--dry-run"]));
+    assert_code(&dry, 0, "dry run");
+    let wrote = tp(dir, &args(&[]));
+    assert_code(&wrote, 0, "patch");
+    let sha = |out: &Output| -> String {
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["results"][0]["sha256"].as_str().unwrap().to_string()
+    };
+    let file = fs::read(dir.join("fw.kitchen.bin")).unwrap();
+    let actual: String = Sha256::digest(&file)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(sha(&wrote), actual);
+    assert_eq!(sha(&dry), actual, "a dry run reports the same bytes");
+}

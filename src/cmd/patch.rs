@@ -38,6 +38,8 @@ struct RunSummary<'a> {
     format: &'static str,
     chip: Option<thinger_patch_core::Chip>,
     size: usize,
+    /// SHA-256 of the bytes written (or, with --dry-run, that would be written).
+    sha256: String,
     valid: bool,
     slots: &'a [thinger_patch_core::personalize::SlotOutcome],
     warnings: Vec<String>,
@@ -135,6 +137,9 @@ fn summary<'a>(
         format: done.format,
         chip: done.chip,
         size: done.bytes.len(),
+        sha256: thinger_patch_core::checksum::hex(&thinger_patch_core::checksum::sha256(
+            &done.bytes,
+        )),
         valid: done.report.valid,
         slots: &done.slots,
         warnings,
