@@ -7,7 +7,7 @@ use crate::exit::{self, CliError};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use thinger_patch_core::config::{Config, FILE_NAME, Source};
-use thinger_patch_core::targets::{Pad, Placeholder};
+use thinger_patch_core::targets::{ConventionChoice, Pad, Placeholder};
 use thinger_patch_core::values::{Assignment, Origin};
 use thinger_patch_core::{Request, personalize::Personalized};
 
@@ -28,6 +28,12 @@ pub struct PersonalizeArgs {
     /// Legacy placeholder: KEY=LITERAL (everything after the first = is the literal text)
     #[arg(long = "placeholder", value_name = "KEY=LITERAL")]
     pub placeholders: Vec<String>,
+    /// A legacy placeholder whose value is a secret (masked everywhere): KEY=LITERAL
+    #[arg(long = "placeholder-secret", value_name = "KEY=LITERAL")]
+    pub secret_placeholders: Vec<String>,
+    /// Placeholder convention of firmware without slots: auto (any known one, when the file has no slots), none, or a name (pythonpatcher)
+    #[arg(long, value_name = "NAME", default_value = "auto", value_parser = parse_convention)]
+    pub convention: ConventionChoice,
     /// How to fill the rest of a legacy placeholder after a shorter value
     #[arg(long, value_enum, default_value_t = Pad::Nul)]
     pub pad: Pad,
@@ -37,6 +43,16 @@ pub struct PersonalizeArgs {
     /// Also accept x86/ARM host-program ELFs (programs that use the slot header or crate on a PC)
     #[arg(long)]
     pub host_elf: bool,
+}
+
+/// `--convention`: `auto`, `none` or a convention's name.
+pub fn parse_convention(s: &str) -> Result<ConventionChoice, String> {
+    ConventionChoice::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown convention; expected one of: {}",
+            ConventionChoice::names().join(", ")
+        )
+    })
 }
 
 /// A config file and where it was found.
@@ -162,11 +178,17 @@ impl PersonalizeArgs {
             let (key, value) = split_kv(spec, "--set", "KEY=VALUE")?;
             values.push(Assignment::new(key, value, Origin::CommandLine));
         }
-        for spec in &self.placeholders {
+        let marked = self.secret_placeholders.iter().map(|s| (s, true));
+        for (spec, secret) in self.placeholders.iter().map(|s| (s, false)).chain(marked) {
+            let flag = if secret {
+                "--placeholder-secret"
+            } else {
+                "--placeholder"
+            };
             let p = Placeholder::parse(spec)
-                .map_err(|m| CliError::new(exit::USAGE, format!("--placeholder: {m}")))?;
+                .map_err(|m| CliError::new(exit::USAGE, format!("{flag}: {m}")))?;
             placeholders.retain(|q: &Placeholder| q.key != p.key);
-            placeholders.push(p);
+            placeholders.push(Placeholder { secret, ..p });
         }
         Ok(Request {
             values,
@@ -177,6 +199,7 @@ impl PersonalizeArgs {
                 allow_host_elf: self.host_elf,
                 ..Default::default()
             }),
+            conventions: self.convention,
         })
     }
 }

@@ -47,6 +47,7 @@ pub fn warning(w: &Warning) -> String {
             "slot {key} is secret but was given with --set, which shows in process lists and shell history; prefer --set-env {key}=VAR or a {{ prompt = true }} profile value"
         ),
         Warning::IgnoredUnknownKey { .. } => format!("{w} (--allow-missing)"),
+        Warning::PlaceholderLeft { key } => format!("{w}; give it a value with --set {key}=..."),
         _ => w.to_string(),
     }
 }

@@ -7,7 +7,7 @@ use crate::{CliResult, fsio};
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
-use thinger_patch_core::targets::{Placeholder, SlotState, TargetKind};
+use thinger_patch_core::targets::{ConventionChoice, Placeholder, SlotState, TargetKind};
 use thinger_patch_core::{ListOptions, Listing, ProblemKind, SlotView};
 
 #[derive(Debug, Args)]
@@ -23,6 +23,9 @@ pub struct InspectArgs {
     /// Also accept x86/ARM host-program ELFs
     #[arg(long)]
     pub host_elf: bool,
+    /// Placeholder convention of firmware without slots: auto, none, or a name (pythonpatcher)
+    #[arg(long, value_name = "NAME", default_value = "auto", value_parser = crate::args::parse_convention)]
+    pub convention: ConventionChoice,
 }
 
 /// One line of the JSON `slots` array: a key (all its copies), or a record that could not be
@@ -43,6 +46,9 @@ struct SlotEntry {
     secret: bool,
     required: bool,
     rule: Option<&'static str>,
+    /// A placeholder's literal, and the convention that found it.
+    literal: Option<String>,
+    convention: Option<&'static str>,
     addresses: Vec<u32>,
     file_offsets: Vec<usize>,
     version: Option<u8>,
@@ -74,6 +80,7 @@ pub fn run(args: &InspectArgs) -> CliResult {
             ..Default::default()
         },
         placeholders: placeholders.clone(),
+        conventions: args.convention,
     };
     let listing = thinger_patch_core::slots(&bytes, &options)
         .map_err(|e| CliError::engine(&args.file, &e))?;
@@ -124,11 +131,23 @@ fn print_human(
     );
     if listing.slots.is_empty() {
         outln!(
-            "  no slots (declare them with device/arduino/ThingerSlot or the thinger-slot crate, or use --placeholder)"
+            "  no slots and no known placeholders: nothing to personalise (declare slots with device/arduino/ThingerSlot or the thinger-slot crate, or name placeholders with --placeholder)"
         );
     }
     for s in entries {
         match s.status {
+            "ok" if s.kind == Some(TargetKind::Placeholder) && s.convention.is_some() => outln!(
+                "  {:<20} cap {:>4}  {:<8} {:<17} {:?}",
+                s.key.as_deref().unwrap_or(""),
+                s.capacity.unwrap_or(0),
+                "placeholder",
+                format!(
+                    "{}{}",
+                    s.convention.unwrap_or(""),
+                    if s.secret { ",secret" } else { "" }
+                ),
+                s.literal.as_deref().unwrap_or("")
+            ),
             "ok" if s.kind == Some(TargetKind::Placeholder) => {}
             "ok" => outln!(
                 "  {:<20} cap {:>4}  {:<8} {:<17} {:?}",
@@ -149,6 +168,9 @@ fn print_human(
                 s.problem.as_deref().unwrap_or("")
             ),
         }
+    }
+    for w in &listing.warnings {
+        outln!("  note: {w}");
     }
     for p in found {
         outln!(
@@ -208,6 +230,8 @@ fn slot_entries(listing: &Listing) -> Vec<SlotEntry> {
             secret: false,
             required: false,
             rule: None,
+            literal: None,
+            convention: None,
             addresses: vec![address],
             file_offsets: vec![offset],
             version,
@@ -231,6 +255,8 @@ fn slot_entry(s: &SlotView) -> SlotEntry {
         secret: s.secret,
         required: s.required,
         rule: s.rule,
+        literal: s.literal.clone(),
+        convention: s.convention,
         addresses: s.addresses.clone(),
         file_offsets: s.file_offsets.clone(),
         version: (s.kind == TargetKind::Slot)

@@ -561,7 +561,7 @@ async function placeholderFlow(page, tag, placeholders, ssidCap, expectName) {
   const msg = await fieldMsg(page, "wifi_ssid");
   assert.equal(
     msg,
-    `slot wifi_ssid: the value is ${ssidCap + 7} bytes, the slot holds at most ${ssidCap}; shorten it or give the slot a larger capacity in the firmware`,
+    `placeholder wifi_ssid: the value is ${ssidCap + 7} bytes, the placeholder holds at most ${ssidCap}; shorten it: a placeholder holds no more than its literal's length; a longer value needs firmware built with a longer placeholder (a file personalised before has no placeholder left: start again from the original file)`,
   );
   assert.equal(await page.locator("#download").isDisabled(), true);
   await fill(page, "wifi_password", SECRET);

@@ -32,3 +32,4 @@ pub use listing::{ListOptions, Listing, SlotView, slots};
 pub use personalize::{Checked, Personalized, Request, check, personalize};
 pub use problem::{Problem, ProblemKind, Warning};
 pub use report::Report;
+pub use targets::{ConventionChoice, Placeholder, TargetKind};

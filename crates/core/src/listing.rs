@@ -7,9 +7,9 @@
 use crate::Chip;
 use crate::error::Result;
 use crate::firmware::{Firmware, ParseOptions};
-use crate::problem::Problem;
+use crate::problem::{Problem, Warning};
 use crate::report::Report;
-use crate::targets::{self, Placeholder, SlotState, TargetKind};
+use crate::targets::{self, ConventionChoice, Placeholder, SlotState, TargetKind};
 use serde::Serialize;
 
 /// What [`slots`] looks for besides slot records.
@@ -19,6 +19,8 @@ pub struct ListOptions {
     pub parse: ParseOptions,
     /// Legacy placeholder mappings to locate.
     pub placeholders: Vec<Placeholder>,
+    /// Which placeholder conventions to look for.
+    pub conventions: ConventionChoice,
 }
 
 /// One key a file takes, as every output may show it.
@@ -48,6 +50,10 @@ pub struct SlotView {
     pub rule: Option<&'static str>,
     /// A placeholder's literal.
     pub literal: Option<String>,
+    /// The convention that found the placeholder (`pythonpatcher`).
+    pub convention: Option<&'static str>,
+    /// What the value is, in plain words (standard keys).
+    pub label: Option<&'static str>,
 }
 
 /// Everything [`slots`] found.
@@ -61,8 +67,11 @@ pub struct Listing {
     pub report: Report,
     /// One entry per key, in key order.
     pub slots: Vec<SlotView>,
-    /// Damaged or unknown records, conflicting declarations, placeholders missing or repeated.
+    /// Damaged or unknown records, conflicting declarations, placeholders missing, repeated or
+    /// overlapping, or nothing to personalise at all.
     pub problems: Vec<Problem>,
+    /// Placeholder literals that look cut short.
+    pub warnings: Vec<Warning>,
 }
 
 /// Lists what `input` takes. `Err` only when it is not firmware at all; an invalid file is
@@ -70,8 +79,9 @@ pub struct Listing {
 pub fn slots(input: &[u8], options: &ListOptions) -> Result<Listing> {
     let fw = Firmware::parse_with(input, options.parse)?;
     let report = fw.verify();
-    let (found, problems) = targets::find(&fw, &options.placeholders);
+    let found = targets::find(&fw, &options.placeholders, options.conventions);
     let slots = found
+        .targets
         .iter()
         .map(|t| SlotView {
             key: t.key.clone(),
@@ -86,6 +96,8 @@ pub fn slots(input: &[u8], options: &ListOptions) -> Result<Listing> {
             file_offsets: t.offsets.clone(),
             rule: t.rule(),
             literal: t.literal.clone(),
+            convention: t.convention,
+            label: crate::targets::standard::standard(&t.key).map(|k| k.label),
         })
         .collect();
     Ok(Listing {
@@ -93,6 +105,7 @@ pub fn slots(input: &[u8], options: &ListOptions) -> Result<Listing> {
         chip: fw.chip(),
         report,
         slots,
-        problems,
+        problems: found.problems,
+        warnings: found.warnings,
     })
 }

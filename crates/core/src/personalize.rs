@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::problem::{Problem, ProblemKind, Warning};
 use crate::report::Report;
 use crate::space::AddressSpace;
-use crate::targets::{self, Pad, Placeholder, SlotState, Target, TargetKind, Targets};
+use crate::targets::{
+    self, ConventionChoice, Found, Pad, Placeholder, SlotState, Target, TargetKind, Targets,
+};
 use crate::targets::{placeholder, record, standard};
 use crate::values::{Assignment, Origin};
 use crate::{Firmware, ParseOptions};
@@ -33,6 +35,9 @@ pub struct Request {
     pub allow_missing: bool,
     /// How to parse the input (`None`: the defaults).
     pub parse: Option<ParseOptions>,
+    /// Which placeholder conventions to look for (default: every one, when the file declares
+    /// no slots).
+    pub conventions: ConventionChoice,
 }
 
 /// What happened to one slot or placeholder. `value` is masked for secrets.
@@ -100,28 +105,49 @@ pub struct Checked {
 /// itself cannot be personalised (not firmware, invalid, signed).
 pub fn check(input: &[u8], request: &Request) -> Result<Checked> {
     let fw = open(input, request)?;
+    Ok(checked(&fw, request))
+}
+
+/// The targets of `fw` and every problem and warning the request's values give.
+fn checked(fw: &Firmware<'_>, request: &Request) -> Checked {
     let values = latest_values(&request.values);
-    let (targets, mut problems) = targets::find(&fw, &request.placeholders);
-    let warnings = check_values(&targets, &values, request.allow_missing, &mut problems);
+    let Found {
+        targets,
+        mut problems,
+        mut warnings,
+    } = targets::find(fw, &request.placeholders, request.conventions);
+    warnings.extend(check_values(
+        &targets,
+        &values,
+        request.allow_missing,
+        &mut problems,
+    ));
     check_required(&targets, &values, &mut problems);
-    Ok(Checked {
+    for t in targets.iter() {
+        if t.kind == TargetKind::Placeholder && !values.contains_key(t.key.as_str()) {
+            warnings.push(Warning::PlaceholderLeft { key: t.key.clone() });
+        }
+    }
+    Checked {
         targets,
         problems,
         warnings,
-    })
+    }
 }
 
 /// Personalises `input` (any format the engine knows) with `request`.
 /// Nothing is returned unless every check passed and the result verifies.
 pub fn personalize(input: &[u8], request: &Request) -> Result<Personalized> {
     let mut fw = open(input, request)?;
-    let values = latest_values(&request.values);
-    let (targets, mut problems) = targets::find(&fw, &request.placeholders);
-    let warnings = check_values(&targets, &values, request.allow_missing, &mut problems);
-    check_required(&targets, &values, &mut problems);
+    let Checked {
+        targets,
+        problems,
+        warnings,
+    } = checked(&fw, request);
     if !problems.is_empty() {
         return Err(Error::Personalize { problems });
     }
+    let values = latest_values(&request.values);
     let slots = write_values(&mut fw, &targets, &values, request.pad)?;
     let format = fw.format_name();
     let chip = fw.chip();
@@ -159,6 +185,10 @@ fn check_values(
     let mut warnings = Vec::new();
     for (&key, a) in values {
         let Some(t) = targets.get(key) else {
+            // A placeholder that was not found (or was refused) is reported once, as such.
+            if problems.iter().any(|p| p.key.as_deref() == Some(key)) {
+                continue;
+            }
             if allow_missing {
                 warnings.push(Warning::IgnoredUnknownKey {
                     key: key.into(),
@@ -175,7 +205,7 @@ fn check_values(
             }
             continue;
         };
-        if let Some(kind) = value_problem(key, a.value.expose(), t.capacity, &a.origin) {
+        if let Some(kind) = value_problem(key, a.value.expose(), t.capacity, t.kind, &a.origin) {
             problems.push(Problem::new(key, kind));
         }
         if t.secret && a.origin == Origin::CommandLine {
@@ -191,6 +221,7 @@ pub fn value_problem(
     key: &str,
     value: &str,
     capacity: usize,
+    target: TargetKind,
     origin: &Origin,
 ) -> Option<ProblemKind> {
     if value.as_bytes().contains(&0) {
@@ -202,6 +233,7 @@ pub fn value_problem(
         return Some(ProblemKind::TooLong {
             len: value.len(),
             capacity,
+            target,
             origin: origin.clone(),
         });
     }

@@ -80,6 +80,8 @@ pub enum ProblemKind {
         len: usize,
         /// The slot's capacity in bytes.
         capacity: usize,
+        /// A slot, or a placeholder (whose capacity is its literal's length).
+        target: crate::targets::TargetKind,
         /// Where the value came from.
         origin: Origin,
     },
@@ -96,6 +98,15 @@ pub enum ProblemKind {
     },
     /// A required slot still in its default state got no value.
     Required,
+    /// Two placeholders cover the same bytes: the later value would overwrite the earlier.
+    PlaceholdersOverlap {
+        /// The other key.
+        other: String,
+        /// Where they meet (file offset of the later one's first byte).
+        offset: usize,
+    },
+    /// The file has neither slot records nor placeholders.
+    NothingToPersonalize,
 }
 
 impl Problem {
@@ -121,6 +132,8 @@ impl Problem {
             ProblemKind::TooLong { .. } => "too_long",
             ProblemKind::Rule { .. } => "rule",
             ProblemKind::Required => "required",
+            ProblemKind::PlaceholdersOverlap { .. } => "placeholders_overlap",
+            ProblemKind::NothingToPersonalize => "nothing_to_personalize",
         }
     }
 
@@ -141,8 +154,20 @@ impl Problem {
             ProblemKind::PlaceholderRepeated { .. } => "use a longer, unique literal".into(),
             ProblemKind::UnknownKey { .. } => "fix the key".into(),
             ProblemKind::NulByte { .. } => "remove the NUL byte".into(),
+            ProblemKind::TooLong {
+                target: crate::targets::TargetKind::Placeholder,
+                ..
+            } => {
+                "shorten it: a placeholder holds no more than its literal's length; a longer value needs firmware built with a longer placeholder (a file personalised before has no placeholder left: start again from the original file)".into()
+            }
             ProblemKind::TooLong { .. } => {
                 "shorten it or give the slot a larger capacity in the firmware".into()
+            }
+            ProblemKind::PlaceholdersOverlap { .. } => {
+                "map each literal to one key only (drop one mapping, or pass --convention none if a convention found it)".into()
+            }
+            ProblemKind::NothingToPersonalize => {
+                "the firmware author can declare slots (device/arduino/ThingerSlot or the thinger-slot crate) or name its placeholders (--placeholder KEY=LITERAL, or [placeholders] in thinger-patch.toml)".into()
             }
             ProblemKind::Rule { .. } => return None,
             ProblemKind::Required => "give it a value".into(),
@@ -230,10 +255,11 @@ impl fmt::Display for Problem {
             ProblemKind::TooLong {
                 len,
                 capacity,
+                target,
                 origin,
             } => write!(
                 f,
-                "slot {key}: the value is {len} bytes, the slot holds at most {capacity}{}",
+                "{target} {key}: the value is {len} bytes, the {target} holds at most {capacity}{}",
                 from(origin)
             ),
             ProblemKind::Rule {
@@ -256,6 +282,13 @@ impl fmt::Display for Problem {
             ProblemKind::Required => {
                 write!(f, "slot {key} is required and has no value yet")
             }
+            ProblemKind::PlaceholdersOverlap { other, offset } => write!(
+                f,
+                "the placeholders for {key} and {other} overlap at file offset {offset:#x}: writing one would overwrite the other"
+            ),
+            ProblemKind::NothingToPersonalize => f.write_str(
+                "this file has no slots and no placeholder this tool knows: there is nothing to personalise (if it was personalised before, start again from the original file)",
+            ),
         }
     }
 }
@@ -277,13 +310,31 @@ pub enum Warning {
         /// The key.
         key: String,
     },
+    /// A placeholder the firmware has got no value: its literal stays in the image.
+    PlaceholderLeft {
+        /// The key.
+        key: String,
+    },
+    /// A placeholder literal matched, but spaces follow it in the firmware: it is probably the
+    /// start of a longer placeholder whose trailing spaces the mapping lost.
+    PlaceholderPrefix {
+        /// The key.
+        key: String,
+        /// The literal's length.
+        len: usize,
+        /// Spaces after it.
+        spaces: usize,
+    },
 }
 
 impl Warning {
     /// The key the warning is about.
     pub fn key(&self) -> &str {
         match self {
-            Warning::IgnoredUnknownKey { key, .. } | Warning::SecretOnCommandLine { key } => key,
+            Warning::IgnoredUnknownKey { key, .. }
+            | Warning::SecretOnCommandLine { key }
+            | Warning::PlaceholderLeft { key }
+            | Warning::PlaceholderPrefix { key, .. } => key,
         }
     }
 }
@@ -299,6 +350,15 @@ impl fmt::Display for Warning {
             Warning::SecretOnCommandLine { key } => write!(
                 f,
                 "slot {key} is secret but was given on the command line, which shows in process lists and shell history"
+            ),
+            Warning::PlaceholderLeft { key } => write!(
+                f,
+                "placeholder {key} got no value: its placeholder text stays in the image"
+            ),
+            Warning::PlaceholderPrefix { key, len, spaces } => write!(
+                f,
+                "the placeholder literal for {key} ({len} bytes) is followed by {spaces} space(s) in the firmware: the placeholder there is probably {} bytes long; give the literal with its trailing spaces to use all of it",
+                len + spaces
             ),
         }
     }

@@ -52,8 +52,10 @@ pub enum ConfigErrorKind {
     /// A profile name with other characters.
     #[error("profile name {0:?} must match ^[A-Za-z0-9_-]+$")]
     ProfileName(String),
-    /// A `[placeholders]` entry that is not a non-empty string.
-    #[error("[placeholders] {0}: expected the literal text as a non-empty string")]
+    /// A `[placeholders]` entry that is not a non-empty string or `{ literal, secret }`.
+    #[error(
+        "[placeholders] {0}: expected the literal text as a non-empty string, or {{ literal = \"...\", secret = true }}"
+    )]
     PlaceholderLiteral(String),
     /// A top-level table or key this tool does not know.
     #[error(
@@ -185,14 +187,10 @@ impl Config {
                     }
                 }
                 "placeholders" => {
-                    for (key, lit) in table(&item, "placeholders").map_err(err)? {
-                        let literal = lit
-                            .as_str()
-                            .filter(|l| !l.is_empty())
+                    for (key, v) in table(&item, "placeholders").map_err(err)? {
+                        let p = placeholder(key, v)
                             .ok_or_else(|| err(ConfigErrorKind::PlaceholderLiteral(key.clone())))?;
-                        config
-                            .placeholders
-                            .push(Placeholder::new(key.clone(), literal));
+                        config.placeholders.push(p);
                     }
                 }
                 r if RESERVED_TABLES.contains(&r) => {
@@ -267,6 +265,32 @@ fn entries(t: &toml::Table, table_name: &str) -> Result<Vec<Entry>, ConfigErrorK
             })
         })
         .collect()
+}
+
+/// `key = "LITERAL"` or `key = { literal = "LITERAL", secret = true }`.
+fn placeholder(key: &str, v: &toml::Value) -> Option<Placeholder> {
+    let (literal, secret) = match v {
+        toml::Value::String(s) => (s.as_str(), false),
+        toml::Value::Table(t) => {
+            if t.keys().any(|k| k != "literal" && k != "secret") {
+                return None;
+            }
+            let literal = t.get("literal")?.as_str()?;
+            let secret = match t.get("secret") {
+                None => false,
+                Some(v) => v.as_bool()?,
+            };
+            (literal, secret)
+        }
+        _ => return None,
+    };
+    if literal.is_empty() {
+        return None;
+    }
+    Some(Placeholder {
+        secret,
+        ..Placeholder::new(key, literal)
+    })
 }
 
 fn source(v: &toml::Value) -> Option<Source> {

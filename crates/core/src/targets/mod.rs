@@ -12,17 +12,19 @@
 //! A value then travels value → [`Target`] → load addresses ([`Target::addrs`])
 //! → file bytes (the address space of [`Firmware`]).
 
+pub mod convention;
 pub mod placeholder;
 pub mod record;
 pub mod scan;
 pub mod standard;
 
+pub use convention::{Convention, ConventionChoice};
 pub use placeholder::{Pad, Placeholder};
 pub use record::{Decoded, SlotRecord, SlotState};
 pub use scan::{FoundSlot, scan};
 
 use crate::Firmware;
-use crate::problem::{Problem, ProblemKind};
+use crate::problem::{Problem, ProblemKind, Warning};
 use crate::values::mask;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -78,6 +80,8 @@ pub struct Target {
     pub state: SlotState,
     /// The placeholder's literal.
     pub literal: Option<String>,
+    /// The convention that found the placeholder (`pythonpatcher`).
+    pub convention: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Target {
@@ -133,8 +137,9 @@ pub fn is_secret(key: &str, flags: u16) -> bool {
     flags & record::FLAG_SECRET != 0 || standard::standard(key).is_some_and(|k| k.secret)
 }
 
-/// The secrecy rule for placeholders, which carry no flags: marked secret by the mapping, or a
-/// key that names a secret (see [`standard::looks_secret`]).
+/// The secrecy rule for placeholders, which carry no flags: marked secret by the mapping (a
+/// convention marks its standard secret keys), or a key that names a secret (standard secret
+/// keys, and names such as `mqtt_pass`: see [`standard::looks_secret`]).
 pub fn placeholder_is_secret(p: &Placeholder) -> bool {
     p.secret || standard::looks_secret(&p.key)
 }
@@ -168,18 +173,34 @@ impl Targets {
     }
 }
 
-/// Finds every slot record in the boot space of `fw` and every placeholder of `placeholders`,
-/// and merges them into one target per key. Problems (damaged records, a key declared with two
-/// capacities, a placeholder missing or repeated, a key that is both) are returned beside the
-/// targets that could be found: a listing shows both, a personalisation refuses on any problem.
-pub fn find(fw: &Firmware<'_>, placeholders: &[Placeholder]) -> (Targets, Vec<Problem>) {
-    let mut targets = Targets::default();
-    let mut problems = Vec::new();
-    for found in scan(fw) {
-        let (addr, offset) = (found.addr, found.offset);
-        match found.decoded {
-            Decoded::Slot(s) => add_slot(&mut targets, &mut problems, s, addr, offset),
-            Decoded::UnknownVersion { version } => problems.push(Problem {
+/// What [`find`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    /// One target per key.
+    pub targets: Targets,
+    /// Damaged records, a key declared with two capacities, placeholders missing, repeated
+    /// or overlapping, a key that is both, or nothing at all to personalise.
+    pub problems: Vec<Problem>,
+    /// Placeholder literals that look cut short.
+    pub warnings: Vec<Warning>,
+}
+
+/// Finds every slot record in the boot space of `fw`, the placeholders of `conventions` (by
+/// default: every known convention, when the file declares no slots) and of `placeholders`
+/// (explicit mappings win over a convention's for the same key), and merges them into one
+/// target per key. A listing shows the problems beside the targets; a personalisation
+/// refuses on any.
+pub fn find(
+    fw: &Firmware<'_>,
+    placeholders: &[Placeholder],
+    conventions: ConventionChoice,
+) -> Found {
+    let mut found = Found::default();
+    for hit in scan(fw) {
+        let (addr, offset) = (hit.addr, hit.offset);
+        match hit.decoded {
+            Decoded::Slot(s) => add_slot(&mut found, s, addr, offset),
+            Decoded::UnknownVersion { version } => found.problems.push(Problem {
                 key: None,
                 kind: ProblemKind::UnknownRecordVersion {
                     address: addr,
@@ -187,7 +208,7 @@ pub fn find(fw: &Firmware<'_>, placeholders: &[Placeholder]) -> (Targets, Vec<Pr
                     version,
                 },
             }),
-            Decoded::Malformed { reason } => problems.push(Problem {
+            Decoded::Malformed { reason } => found.problems.push(Problem {
                 key: None,
                 kind: ProblemKind::DamagedRecord {
                     address: addr,
@@ -197,55 +218,119 @@ pub fn find(fw: &Firmware<'_>, placeholders: &[Placeholder]) -> (Targets, Vec<Pr
             }),
         }
     }
-    for p in placeholders {
-        if targets.by_key.contains_key(&p.key) {
-            problems.push(Problem::new(&p.key, ProblemKind::SlotAndPlaceholder));
-            continue;
-        }
-        let occ = placeholder::occurrences(fw, p.literal.as_bytes());
-        match occ.as_slice() {
-            [] => problems.push(Problem::new(
-                &p.key,
-                ProblemKind::PlaceholderNotFound {
-                    literal: p.literal.clone(),
-                },
-            )),
-            [one] => {
-                targets.by_key.insert(
-                    p.key.clone(),
-                    Target {
-                        key: p.key.clone(),
-                        kind: TargetKind::Placeholder,
-                        capacity: p.literal.len(),
-                        flags: 0,
-                        secret: placeholder_is_secret(p),
-                        addrs: vec![one.addr],
-                        offsets: vec![one.offset],
-                        current: p.literal.clone(),
-                        state: SlotState::Default,
-                        literal: Some(p.literal.clone()),
-                    },
-                );
-            }
-            many => problems.push(Problem::new(
-                &p.key,
-                ProblemKind::PlaceholderRepeated {
-                    literal: p.literal.clone(),
-                    at: many.iter().map(|o| (o.offset, o.addr)).collect(),
-                },
-            )),
-        }
+    let has_slots = !found.targets.is_empty();
+    let chosen: Vec<&'static Convention> = match conventions {
+        ConventionChoice::None => Vec::new(),
+        ConventionChoice::Auto if has_slots => Vec::new(),
+        ConventionChoice::Auto => convention::CONVENTIONS.to_vec(),
+        ConventionChoice::Only(c) => vec![c],
+    };
+    let mut all: Vec<Placeholder> = Vec::new();
+    for c in chosen {
+        let (mapped, problems) = convention::placeholders(fw, c);
+        found.problems.extend(problems);
+        all.extend(mapped.into_iter().filter(|p| {
+            // A convention steps aside for a slot and for an explicit mapping of the same key.
+            !found.targets.by_key.contains_key(&p.key)
+                && !placeholders.iter().any(|q| q.key == p.key)
+        }));
     }
-    (targets, problems)
+    all.extend(placeholders.iter().cloned());
+    for p in &all {
+        add_placeholder(&mut found, fw, p);
+    }
+    check_overlaps(&mut found);
+    if found.targets.is_empty() && found.problems.is_empty() {
+        found.problems.push(Problem {
+            key: None,
+            kind: ProblemKind::NothingToPersonalize,
+        });
+    }
+    found
 }
 
-fn add_slot(
-    targets: &mut Targets,
-    problems: &mut Vec<Problem>,
-    s: SlotRecord,
-    addr: u32,
-    offset: usize,
-) {
+fn add_placeholder(found: &mut Found, fw: &Firmware<'_>, p: &Placeholder) {
+    if found.targets.by_key.contains_key(&p.key) {
+        found
+            .problems
+            .push(Problem::new(&p.key, ProblemKind::SlotAndPlaceholder));
+        return;
+    }
+    let occ = placeholder::occurrences(fw, p.literal.as_bytes());
+    match occ.as_slice() {
+        [] => found.problems.push(Problem::new(
+            &p.key,
+            ProblemKind::PlaceholderNotFound {
+                literal: p.literal.clone(),
+            },
+        )),
+        [one] => {
+            if p.convention.is_none() && one.spaces_after > 0 {
+                found.warnings.push(Warning::PlaceholderPrefix {
+                    key: p.key.clone(),
+                    len: p.literal.len(),
+                    spaces: one.spaces_after,
+                });
+            }
+            found.targets.by_key.insert(
+                p.key.clone(),
+                Target {
+                    key: p.key.clone(),
+                    kind: TargetKind::Placeholder,
+                    capacity: p.literal.len(),
+                    flags: 0,
+                    secret: placeholder_is_secret(p),
+                    addrs: vec![one.addr],
+                    offsets: vec![one.offset],
+                    current: p.literal.clone(),
+                    state: SlotState::Default,
+                    literal: Some(p.literal.clone()),
+                    convention: p.convention,
+                },
+            );
+        }
+        many => found.problems.push(Problem::new(
+            &p.key,
+            ProblemKind::PlaceholderRepeated {
+                literal: p.literal.clone(),
+                at: many.iter().map(|o| (o.offset, o.addr)).collect(),
+            },
+        )),
+    }
+}
+
+/// Two placeholders over the same bytes (the same literal, or one inside the other): the
+/// report would name both values as written while the bytes hold only the last.
+fn check_overlaps(found: &mut Found) {
+    let spans: Vec<(&str, u32, u32, usize)> = found
+        .targets
+        .iter()
+        .filter(|t| t.kind == TargetKind::Placeholder)
+        .map(|t| {
+            let a = t.addrs[0];
+            (t.key.as_str(), a, a + t.capacity as u32, t.offsets[0])
+        })
+        .collect();
+    for (i, a) in spans.iter().enumerate() {
+        for b in &spans[i + 1..] {
+            if a.1 < b.2 && b.1 < a.2 {
+                let offset = if a.1 >= b.1 { a.3 } else { b.3 };
+                found.problems.push(Problem::new(
+                    a.0,
+                    ProblemKind::PlaceholdersOverlap {
+                        other: b.0.to_string(),
+                        offset,
+                    },
+                ));
+            }
+        }
+    }
+}
+
+fn add_slot(found: &mut Found, s: SlotRecord, addr: u32, offset: usize) {
+    let Found {
+        targets, problems, ..
+    } = found;
     match targets.by_key.get_mut(&s.key) {
         Some(t) if t.capacity == s.capacity as usize => {
             // A key is secret if any of its copies says so.
@@ -275,6 +360,7 @@ fn add_slot(
                     current: s.value,
                     state: s.state,
                     literal: None,
+                    convention: None,
                 },
             );
         }

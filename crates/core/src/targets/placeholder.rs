@@ -14,6 +14,8 @@ pub struct Placeholder {
     pub literal: String,
     /// Marked secret by whoever mapped it (legacy firmware carries no flags).
     pub secret: bool,
+    /// The convention that found it (`pythonpatcher`); `None` for an explicit mapping.
+    pub convention: Option<&'static str>,
 }
 
 /// A `KEY=LITERAL` specification that is not one.
@@ -31,6 +33,7 @@ impl Placeholder {
             key: key.into(),
             literal: literal.into(),
             secret: false,
+            convention: None,
         }
     }
 
@@ -72,6 +75,9 @@ pub struct Occurrence {
     pub addr: u32,
     /// File offset (of the decompressed data).
     pub offset: usize,
+    /// Spaces right after the literal: a literal given without its padding matches as a
+    /// shorter prefix of the real placeholder.
+    pub spaces_after: usize,
 }
 
 /// Every occurrence of `literal` in the boot space's patchable data.
@@ -86,7 +92,15 @@ pub fn occurrences(fw: &Firmware, literal: &[u8]) -> Vec<Occurrence> {
         while let Some(p) = find(&bytes[i..], literal) {
             let addr = chunk.addr + (i + p) as u32;
             let offset = space.map(addr, 1).map_or(0, |m| m[0].offset);
-            out.push(Occurrence { addr, offset });
+            let spaces_after = bytes[i + p + literal.len()..]
+                .iter()
+                .take_while(|&&b| b == b' ')
+                .count();
+            out.push(Occurrence {
+                addr,
+                offset,
+                spaces_after,
+            });
             i += p + 1;
         }
     }

@@ -4,12 +4,18 @@
 /// A standard key.
 #[derive(Debug)]
 pub struct StandardKey {
+    /// The key.
     pub key: &'static str,
+    /// The capacity firmware should declare.
     pub capacity: u16,
+    /// Always masked, whatever the firmware's flags say.
     pub secret: bool,
+    /// The usual value, if there is one.
     pub default: Option<&'static str>,
     /// What a value must look like, for error messages.
     pub rule: &'static str,
+    /// What the value is, in plain words (for prompts and forms).
+    pub label: &'static str,
     check: fn(&str) -> bool,
 }
 
@@ -64,9 +70,12 @@ impl std::fmt::Display for RuleViolation {
 
 impl std::error::Error for RuleViolation {}
 
+/// Every standard key: the six of Thinger.io firmware, then those of the predecessor's
+/// placeholder convention.
 pub const STANDARD_KEYS: &[StandardKey] = &[
     StandardKey {
         key: "wifi_ssid",
+        label: "The name of your WiFi network (SSID)",
         capacity: 32,
         secret: false,
         default: None,
@@ -75,6 +84,7 @@ pub const STANDARD_KEYS: &[StandardKey] = &[
     },
     StandardKey {
         key: "wifi_password",
+        label: "The password of your WiFi network (empty for an open network)",
         capacity: 64,
         secret: true,
         default: None,
@@ -89,6 +99,7 @@ pub const STANDARD_KEYS: &[StandardKey] = &[
     },
     StandardKey {
         key: "thinger_host",
+        label: "The Thinger.io server the device connects to",
         capacity: 64,
         secret: false,
         default: Some("iot.thinger.io"),
@@ -103,6 +114,7 @@ pub const STANDARD_KEYS: &[StandardKey] = &[
     },
     StandardKey {
         key: "thinger_user",
+        label: "Your Thinger.io user name",
         capacity: 32,
         secret: false,
         default: None,
@@ -111,6 +123,7 @@ pub const STANDARD_KEYS: &[StandardKey] = &[
     },
     StandardKey {
         key: "thinger_device",
+        label: "The device id on Thinger.io",
         capacity: 32,
         secret: false,
         default: None,
@@ -123,20 +136,103 @@ pub const STANDARD_KEYS: &[StandardKey] = &[
     },
     StandardKey {
         key: "thinger_credentials",
+        label: "The device credentials on Thinger.io",
         capacity: 64,
         secret: true,
         default: None,
         rule: "1 to 64 bytes",
         check: |v| !v.is_empty() && v.len() <= 64,
     },
+    // The predecessor's geo/time and weather placeholders (the `pythonpatcher` convention).
+    StandardKey {
+        key: "tz_offset",
+        label: "The UTC offset of your time zone, in seconds (e.g. 3600 for UTC+1)",
+        capacity: 8,
+        secret: false,
+        default: None,
+        rule: "a whole number of seconds from -43200 to 50400",
+        check: |v| {
+            v.parse::<i32>()
+                .is_ok_and(|n| (-43_200..=50_400).contains(&n))
+        },
+    },
+    StandardKey {
+        key: "dst_offset",
+        label: "The daylight-saving offset, in seconds (e.g. 3600, or 0 without DST)",
+        capacity: 8,
+        secret: false,
+        default: None,
+        rule: "a whole number of seconds from -3600 to 7200",
+        check: |v| v.parse::<i32>().is_ok_and(|n| (-3600..=7200).contains(&n)),
+    },
+    StandardKey {
+        key: "latitude",
+        label: "The latitude of the device's place, in degrees (e.g. 48.7356)",
+        capacity: 8,
+        secret: false,
+        default: None,
+        rule: "a decimal number from -90 to 90",
+        check: |v| decimal_in(v, 90.0),
+    },
+    StandardKey {
+        key: "longitude",
+        label: "The longitude of the device's place, in degrees (e.g. 9.1829)",
+        capacity: 8,
+        secret: false,
+        default: None,
+        rule: "a decimal number from -180 to 180",
+        check: |v| decimal_in(v, 180.0),
+    },
+    StandardKey {
+        key: "owm_api_key",
+        label: "Your OpenWeatherMap API key",
+        capacity: 32,
+        secret: true,
+        default: None,
+        rule: "exactly 32 letters and digits (an OpenWeatherMap API key)",
+        check: |v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_alphanumeric()),
+    },
 ];
 
+/// A plain decimal number (`-12.5`, `48.7356`; no exponent, no `inf`) within `-limit..=limit`.
+fn decimal_in(v: &str, limit: f64) -> bool {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().filter(|&b| b == b'.').count() <= 1
+        && v.parse::<f64>().is_ok_and(|n| n.abs() <= limit)
+}
+
+/// `value` (degrees) as text that fits `width` bytes: as many decimals as fit, at most 6
+/// (about 0.1 m). `None` when not even the whole degrees fit.
+pub fn coordinate_text(value: f64, width: usize) -> Option<String> {
+    if !value.is_finite() {
+        return None;
+    }
+    (0..=6).rev().find_map(|decimals| {
+        let text = format!("{value:.decimals$}");
+        // "-0" and "-0.00" read as 0 to every parser, but say nothing useful.
+        let text = if text
+            .trim_start_matches('-')
+            .bytes()
+            .all(|b| b == b'0' || b == b'.')
+        {
+            text.trim_start_matches('-').to_string()
+        } else {
+            text
+        };
+        (text.len() <= width).then_some(text)
+    })
+}
+
+/// The standard key `key`, if it is one.
 pub fn standard(key: &str) -> Option<&'static StandardKey> {
     STANDARD_KEYS.iter().find(|k| k.key == key)
 }
 
-/// Whether a key names a secret when the firmware cannot say (legacy
-/// placeholders carry no flags): standard secret keys and names that say so.
+/// Whether a key names a secret when the firmware cannot say (legacy placeholders carry no
+/// flags): standard secret keys, and names that contain `pass`, `secret`, `credential`,
+/// `token`, `psk`, `apikey` or `api_key` (a safety net: mark custom secrets explicitly).
 pub fn looks_secret(key: &str) -> bool {
     if let Some(k) = standard(key) {
         return k.secret;
@@ -158,6 +254,29 @@ pub fn looks_secret(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn convention_keys_and_coordinates() {
+        let lat = standard("latitude").unwrap();
+        assert!(lat.check("48.7356").is_ok() && lat.check("-90").is_ok());
+        assert!(lat.check("90.1").is_err() && lat.check("1e1").is_err() && lat.check("").is_err());
+        let lon = standard("longitude").unwrap();
+        assert!(lon.check("-122.419").is_ok() && lon.check("180.5").is_err());
+        let tz = standard("tz_offset").unwrap();
+        assert!(tz.check("3600").is_ok() && tz.check("-18000").is_ok() && tz.check("1.5").is_err());
+        let owm = standard("owm_api_key").unwrap();
+        assert!(owm.secret && owm.check(&"a1".repeat(16)).is_ok() && owm.check("short").is_err());
+        assert_eq!(coordinate_text(48.7356, 8).as_deref(), Some("48.73560"));
+        assert_eq!(coordinate_text(-122.41942, 8).as_deref(), Some("-122.419"));
+        assert_eq!(coordinate_text(-0.0000001, 8).as_deref(), Some("0.000000"));
+        for v in [48.7356, -122.41942, 179.99999, -89.5] {
+            let t = coordinate_text(v, 8).unwrap();
+            assert!(
+                t.len() <= 8 && (t.parse::<f64>().unwrap() - v).abs() < 0.01,
+                "{t}"
+            );
+        }
+    }
 
     #[test]
     fn rules() {

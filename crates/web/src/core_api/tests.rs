@@ -267,7 +267,7 @@ fn placeholders_of_a_manifest_become_fields() {
     assert_eq!(
         c.fields["wifi_ssid"],
         [
-            "slot wifi_ssid: the value is 24 bytes, the slot holds at most 23; shorten it or give the slot a larger capacity in the firmware"
+            "placeholder wifi_ssid: the value is 24 bytes, the placeholder holds at most 23; shorten it: a placeholder holds no more than its literal's length; a longer value needs firmware built with a longer placeholder (a file personalised before has no placeholder left: start again from the original file)"
         ]
     );
     let out = o
