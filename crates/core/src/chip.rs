@@ -7,17 +7,29 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Chip {
+    /// ESP8266 (Xtensa LX106).
     Esp8266,
+    /// ESP32 (Xtensa LX6).
     Esp32,
+    /// ESP32-S2.
     Esp32s2,
+    /// ESP32-S3.
     Esp32s3,
+    /// ESP32-C2 (ESP8684).
     Esp32c2,
+    /// ESP32-C3.
     Esp32c3,
+    /// ESP32-C5.
     Esp32c5,
+    /// ESP32-C6.
     Esp32c6,
+    /// ESP32-C61.
     Esp32c61,
+    /// ESP32-H2.
     Esp32h2,
+    /// ESP32-H4.
     Esp32h4,
+    /// ESP32-P4.
     Esp32p4,
 }
 

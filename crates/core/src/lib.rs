@@ -9,6 +9,8 @@
 //! for `wasm32-unknown-unknown`: the command-line tool, the cargo subcommand,
 //! the PlatformIO script, the batch runner and the browser page all call it.
 
+#![warn(missing_docs)]
+
 pub mod checksum;
 pub mod chip;
 pub mod config;

@@ -7,8 +7,11 @@ use crate::error::{Error, Result};
 /// A run of patchable file bytes loaded at `addr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Region {
+    /// Load address of the first byte.
     pub addr: u32,
+    /// File offset of the first byte.
     pub offset: usize,
+    /// Length in bytes.
     pub len: usize,
     /// Whether the image's XOR checksum covers these bytes.
     pub checksummed: bool,
@@ -17,18 +20,26 @@ pub struct Region {
 /// Bytes that have a load address but must never be patched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProtectedRange {
+    /// Load address of the first byte.
     pub addr: u32,
+    /// Length in bytes.
     pub len: usize,
+    /// What it is, for messages (`the ESP32 app descriptor (esp_app_desc_t)`).
     pub field: &'static str,
 }
 
 /// Which image of the file a space belongs to (for re-sealing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ImageKey {
+    /// The ELF file's allocated sections.
     Elf,
+    /// A standalone `0xE9` image.
     App,
+    /// An ESP8266 v2 image.
     Esp8266V2,
+    /// The app of an Arduino ESP8266 image.
     Arduino,
+    /// The app in this position of a merged image's app list.
     MergedApp(usize),
 }
 
@@ -37,29 +48,38 @@ pub enum ImageKey {
 pub struct AddressSpace {
     /// Human name: `app`, `elf`, `factory (factory)`, ...
     pub label: String,
+    /// Which image it is.
     pub key: ImageKey,
     /// Sorted by address.
     pub regions: Vec<Region>,
+    /// Ranges that must never be patched.
     pub protected: Vec<ProtectedRange>,
 }
 
 /// A piece of a mapped range: `len` file bytes at `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece {
+    /// File offset.
     pub offset: usize,
+    /// Length in bytes.
     pub len: usize,
+    /// Whether the image's XOR checksum covers these bytes.
     pub checksummed: bool,
 }
 
 /// A maximal run of contiguous addresses, possibly spanning several regions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
+    /// Load address of the first byte.
     pub addr: u32,
+    /// Length in bytes.
     pub len: usize,
+    /// The regions it spans, in address order.
     pub regions: Vec<Region>,
 }
 
 impl AddressSpace {
+    /// A space of `regions` (sorted here), with nothing protected yet.
     pub fn new(label: String, key: ImageKey, mut regions: Vec<Region>) -> Self {
         // Malformed input can place a segment across the top of the 32-bit address
         // space (e.g. load address 0xFFFFFF00, 0x200 bytes). Clip it there, so that

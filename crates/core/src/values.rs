@@ -18,10 +18,12 @@ pub fn mask(value: &str) -> &'static str {
 pub struct Value(String);
 
 impl Value {
+    /// Wraps a value's text.
     pub fn new(text: impl Into<String>) -> Self {
         Value(text.into())
     }
 
+    /// The text: the one way to it, for writing it into firmware.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -44,12 +46,20 @@ impl fmt::Display for Value {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Origin {
     /// A literal in a config table (`defaults` or `profiles.NAME`) of `file`.
-    ConfigLiteral { file: String, table: String },
+    ConfigLiteral {
+        /// The config file.
+        file: String,
+        /// `defaults` or `profiles.NAME`.
+        table: String,
+    },
     /// `{ env = ... }`, `{ file = ... }`, `{ prompt = true }` or `{ keyring = ... }`
     /// in a config table.
     ConfigSource {
+        /// The config file.
         file: String,
+        /// `defaults` or `profiles.NAME`.
         table: String,
+        /// `env VAR`, `file PATH`, `prompt`, `keyring SERVICE/ACCOUNT`.
         source: String,
     },
     /// `--set KEY=VALUE` on the command line.
@@ -82,12 +92,16 @@ impl fmt::Display for Origin {
 /// One key's resolved value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
+    /// The key.
     pub key: String,
+    /// The value (never printed).
     pub value: Value,
+    /// Where it came from.
     pub origin: Origin,
 }
 
 impl Assignment {
+    /// An assignment of `value` to `key`.
     pub fn new(key: impl Into<String>, value: impl Into<String>, origin: Origin) -> Self {
         Assignment {
             key: key.into(),

@@ -7,6 +7,7 @@ use crate::checksum;
 use crate::chip::Chip;
 use crate::error::{Error, Result};
 
+/// The first byte of every ESP image (and of the RAM part of a v2 image).
 pub const MAGIC: u8 = 0xE9;
 /// ESP-IDF's limit (`ESP_IMAGE_MAX_SEGMENTS`); esptool enforces the same.
 pub const MAX_SEGMENTS: usize = 16;
@@ -27,15 +28,20 @@ pub enum HeaderKind {
 /// One segment: a header `{u32 load_addr, u32 len}` and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment {
+    /// File offset of its 8-byte header.
     pub header_offset: usize,
+    /// Load address.
     pub addr: u32,
+    /// File offset of its data.
     pub data_offset: usize,
+    /// Length of its data.
     pub len: usize,
     /// Whether the image's XOR checksum covers it (not the ESP8266 v2 irom segment).
     pub in_checksum: bool,
 }
 
 impl Segment {
+    /// File offsets of its data.
     pub fn data_range(&self) -> std::ops::Range<usize> {
         self.data_offset..self.data_offset + self.len
     }
@@ -46,15 +52,21 @@ impl Segment {
 pub struct AppImage {
     /// File offset of the magic byte.
     pub offset: usize,
+    /// ESP8266 8-byte header or ESP32 extended header.
     pub header: HeaderKind,
+    /// SPI flash mode.
     pub flash_mode: u8,
+    /// Flash size (high nibble) and frequency (low nibble).
     pub flash_size_freq: u8,
+    /// Entry address.
     pub entry: u32,
     /// `chip_id` of the extended header.
     pub chip_id: Option<u16>,
+    /// Minimum chip revision of the extended header.
     pub min_chip_rev: Option<u16>,
     /// Raw `hash_appended` byte (extended header only).
     pub hash_appended: Option<u8>,
+    /// Its segments, in file order.
     pub segments: Vec<Segment>,
     /// File offset of the checksum byte.
     pub checksum_offset: usize,
@@ -147,6 +159,7 @@ impl AppImage {
             && self.segments.iter().any(|s| is_esp8266_only_addr(s.addr))
     }
 
+    /// The checksum byte as stored in `data`.
     pub fn stored_checksum(&self, data: &[u8]) -> u8 {
         data[self.checksum_offset]
     }

@@ -10,15 +10,22 @@ use object::{LittleEndian, elf};
 /// One allocated, file-backed section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ElfSection {
+    /// Section name.
     pub name: String,
+    /// Load address.
     pub addr: u32,
+    /// File offset of its bytes.
     pub offset: usize,
+    /// Length of its bytes.
     pub len: usize,
 }
 
+/// A 32-bit little-endian ELF: where its patchable bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ElfLayout {
+    /// `e_machine` (94 Xtensa, 243 RISC-V; others for host programs).
     pub machine: u16,
+    /// Entry address.
     pub entry: u32,
     /// File offset of the section header table (`e_shoff`).
     pub section_headers: usize,
@@ -40,6 +47,7 @@ pub struct ElfLayout {
 /// Sections holding `esp_app_desc_t` (ESP-IDF, esp-hal's esp-bootloader-esp-idf).
 const APP_DESC_SECTIONS: &[&str] = &[".flash.appdesc", ".rodata_desc"];
 
+/// Whether `data` starts with the ELF magic.
 pub fn is_elf(data: &[u8]) -> bool {
     data.starts_with(&elf::ELFMAG)
 }
@@ -81,6 +89,7 @@ impl ElfLayout {
         }
     }
 
+    /// `Xtensa`, `RISC-V`, or the host architecture's name.
     pub fn arch(&self) -> &'static str {
         match self.machine {
             m if m == elf::EM_XTENSA.0 => "xtensa",

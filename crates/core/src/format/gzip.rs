@@ -4,10 +4,12 @@
 use crate::error::{Error, Result};
 use std::io::Read;
 
+/// The first two bytes of a gzip stream.
 pub const MAGIC: [u8; 2] = [0x1F, 0x8B];
 /// Default cap on the decompressed size: larger than any ESP flash (16 MiB).
 pub const DEFAULT_LIMIT: usize = 32 << 20;
 
+/// Whether `data` starts like a gzip stream.
 pub fn is_gzip(data: &[u8]) -> bool {
     data.starts_with(&MAGIC)
 }

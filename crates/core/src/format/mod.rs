@@ -20,6 +20,7 @@ use signature::Signature;
 /// The structure of a firmware file, as offsets into its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
+    /// An ELF executable: its allocated sections.
     Elf(ElfLayout),
     /// One `0xE9` image (an app, a bootloader, an ESP8266 v1/v3 image).
     App(TopImage),
@@ -34,16 +35,22 @@ pub enum Layout {
 /// A standalone image and what follows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopImage {
+    /// The image.
     pub image: AppImage,
+    /// A signature after it.
     pub signature: Option<Signature>,
     /// Bytes after the image (and signature) that are neither 0x00 nor 0xFF padding.
     pub trailing: usize,
 }
 
+/// An ESP8266 v2 image (`0xEA`): an irom segment, then a v1 image of the RAM segments, then a CRC-32.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V2Image {
+    /// SPI flash mode from the first header.
     pub flash_mode: u8,
+    /// Flash size (high nibble) and frequency (low nibble).
     pub flash_size_freq: u8,
+    /// Entry address.
     pub entry: u32,
     /// The flash-mapped irom segment (outside the XOR checksum). Its header holds
     /// no load address; see [`V2Image::IROM_ADDR`].
@@ -72,6 +79,7 @@ pub enum ArduinoTrailer {
 }
 
 impl ArduinoTrailer {
+    /// File offset of the `{length, crc}` pair.
     pub fn offset(self) -> usize {
         match self {
             ArduinoTrailer::Core27 => 0xFF8,
@@ -80,12 +88,16 @@ impl ArduinoTrailer {
     }
 }
 
+/// An Arduino ESP8266 full image: eboot at 0x0, the app at 0x1000.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArduinoImage {
+    /// The eboot bootloader (a v1 image at 0x0).
     pub eboot: AppImage,
+    /// The app at 0x1000, or why it is not there.
     pub app: ArduinoApp,
     /// `None` when there is no trailer, or no app.
     pub trailer: Option<ArduinoTrailer>,
+    /// An Arduino signed-OTA signature at the end.
     pub signature: Option<Signature>,
 }
 
@@ -96,14 +108,17 @@ pub struct ArduinoImage {
 /// kept as an Arduino image so that `verify` can say what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArduinoApp {
+    /// The app parses.
     Image(AppImage),
     /// Nothing parses as an image at 0x1000; the reason names what was found.
     Missing {
+        /// Why not (bad magic, erased, cut off, ...).
         reason: String,
     },
 }
 
 impl ArduinoApp {
+    /// The app image, when it parses.
     pub fn image(&self) -> Option<&AppImage> {
         match self {
             ArduinoApp::Image(img) => Some(img),
@@ -118,25 +133,34 @@ pub const ARDUINO_APP_OFFSET: usize = 0x1000;
 /// The padding byte of the Arduino core's `elf2bin.py` between eboot and 0x1000.
 pub const ARDUINO_EBOOT_PAD: u8 = 0xAA;
 
+/// A merged full-flash image: file offset = flash address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergedImage {
+    /// The chip its bootloader names.
     pub chip: Option<Chip>,
+    /// The second-stage bootloader.
     pub bootloader: Option<AppImage>,
+    /// The partition table.
     pub table: Option<PartitionTable>,
+    /// Every app partition holding an image.
     pub apps: Vec<MergedApp>,
     /// App partitions inside the file that hold no image (blank or foreign data).
     pub empty_apps: Vec<Partition>,
 }
 
+/// An app inside a merged image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergedApp {
     /// The table entry, or `None` in a merged file without a table.
     pub partition: Option<Partition>,
+    /// The image.
     pub image: AppImage,
+    /// A signature after it.
     pub signature: Option<Signature>,
 }
 
 impl MergedApp {
+    /// `factory`, `ota_0 (app0)`, ...: its partition's role and label.
     pub fn role(&self) -> String {
         match &self.partition {
             Some(p) => format!("{} ({})", p.app_role(), p.label),

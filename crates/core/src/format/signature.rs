@@ -11,18 +11,30 @@ use serde::Serialize;
 pub enum Signature {
     /// Secure Boot v1 / signed app: `u32 version = 0` and a 64-byte ECDSA P-256
     /// signature right after the image.
-    SecureBootV1 { offset: usize },
+    SecureBootV1 {
+        /// Where the signature starts.
+        offset: usize,
+    },
     /// Secure Boot v2: a 4 KiB-aligned sector of up to three 1216-byte blocks.
     SecureBootV2 {
+        /// Where the signature sector starts.
         offset: usize,
+        /// `RSA-3072` or `ECDSA`.
         scheme: &'static str,
+        /// Signature blocks found.
         blocks: usize,
     },
     /// Arduino ESP8266 signed OTA: `image | signature | u32 len(signature)`.
-    ArduinoSignedOta { offset: usize, len: usize },
+    ArduinoSignedOta {
+        /// Where the signature starts.
+        offset: usize,
+        /// Its length.
+        len: usize,
+    },
 }
 
 impl Signature {
+    /// Its kind, for people (`Secure Boot v2 (RSA-3072), 1 signature block`).
     pub fn describe(&self) -> String {
         match self {
             Signature::SecureBootV1 { .. } => "Secure Boot v1 ECDSA signature".into(),
@@ -35,6 +47,7 @@ impl Signature {
         }
     }
 
+    /// Where it starts in the file.
     pub fn offset(&self) -> usize {
         match self {
             Signature::SecureBootV1 { offset }

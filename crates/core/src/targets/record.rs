@@ -5,15 +5,24 @@ use serde::Serialize;
 
 /// `TPSLOT` followed by two non-ASCII bytes.
 pub const MAGIC: [u8; 8] = *b"TPSLOT\xA5\x5A";
+/// The record format version this library reads and writes.
 pub const VERSION: u8 = 1;
+/// Bytes before the value field.
 pub const HEADER_LEN: usize = 48;
+/// Bytes of the key field.
 pub const KEY_FIELD_LEN: usize = 32;
+/// The longest key.
 pub const MAX_KEY_LEN: usize = 31;
+/// The largest capacity.
 pub const MAX_CAPACITY: u16 = 4096;
+/// Offset of the state byte.
 pub const OFFSET_STATE: usize = 9;
+/// Offset of the value field.
 pub const OFFSET_VALUE: usize = HEADER_LEN;
 
+/// Flag bit 0: the value is a secret.
 pub const FLAG_SECRET: u16 = 1 << 0;
+/// Flag bit 1: a value must be given.
 pub const FLAG_REQUIRED: u16 = 1 << 1;
 
 /// Size of the value field for a capacity: `capacity + 1` rounded up to 4.
@@ -25,16 +34,22 @@ pub const fn value_field_len(capacity: u16) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SlotState {
+    /// As compiled.
     Default,
+    /// Written by a patcher.
     Patched,
 }
 
 /// A well-formed version-1 record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotRecord {
+    /// The key.
     pub key: String,
+    /// The largest value in bytes.
     pub capacity: u16,
+    /// Flag bits.
     pub flags: u16,
+    /// As compiled or patched.
     pub state: SlotState,
     /// The current value (without the NUL padding). May be a secret: never print
     /// it without [`crate::values::mask`].
@@ -42,10 +57,12 @@ pub struct SlotRecord {
 }
 
 impl SlotRecord {
+    /// Whether the SECRET flag is set (see [`crate::targets::is_secret`] for the full rule).
     pub fn is_secret(&self) -> bool {
         self.flags & FLAG_SECRET != 0
     }
 
+    /// Whether the REQUIRED flag is set.
     pub fn is_required(&self) -> bool {
         self.flags & FLAG_REQUIRED != 0
     }
@@ -55,6 +72,7 @@ impl SlotRecord {
         HEADER_LEN + value_field_len(self.capacity)
     }
 
+    /// Names of the flags that are set.
     pub fn flag_names(&self) -> Vec<String> {
         flag_names(self.flags)
     }
@@ -75,13 +93,16 @@ pub fn flag_names(flags: u16) -> Vec<String> {
 /// What sits at an occurrence of the magic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decoded {
+    /// A well-formed version-1 record.
     Slot(SlotRecord),
     /// A record of a format version this tool does not know: shown, never patched.
     UnknownVersion {
+        /// The version byte found.
         version: u8,
     },
     /// Version 1, but broken: shown with the reason, never patched.
     Malformed {
+        /// What is wrong with it.
         reason: String,
     },
 }

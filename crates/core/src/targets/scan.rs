@@ -8,11 +8,13 @@ use crate::space::AddressSpace;
 /// A record found at a load address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundSlot {
+    /// The address space's label.
     pub space: String,
     /// Load address of the record's first byte (its magic).
     pub addr: u32,
     /// File offset (in the decompressed data) of the record's first byte.
     pub offset: usize,
+    /// What is there.
     pub decoded: Decoded,
 }
 
@@ -25,6 +27,7 @@ pub fn scan(fw: &Firmware) -> Vec<FoundSlot> {
         .unwrap_or_default()
 }
 
+/// Every record in one address space.
 pub fn scan_space(fw: &Firmware, space: &AddressSpace) -> Vec<FoundSlot> {
     let mut found = Vec::new();
     for chunk in space.chunks() {
