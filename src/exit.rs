@@ -51,6 +51,34 @@ impl CliError {
     }
 }
 
+impl From<thinger_patch_delivery::Error> for CliError {
+    /// A delivery failure: its message and help, with the exit code of its kind.
+    fn from(e: thinger_patch_delivery::Error) -> Self {
+        use thinger_patch_delivery::Kind;
+        let code = match e.kind() {
+            Kind::Refused => INVALID,
+            Kind::Local => IO,
+            Kind::Usage => USAGE,
+            _ => DEVICE,
+        };
+        // Advice that names this tool's flags, where the library's help cannot.
+        let flag = match e.code() {
+            "esptool_stall" => {
+                Some("--esptool-stall-timeout S sets how long esptool may be silent")
+            }
+            "esptool_deadline" => Some("--esptool-timeout S sets another limit"),
+            _ => None,
+        };
+        CliError::new(
+            code,
+            match flag {
+                Some(f) => format!("{e} ({f})"),
+                None => e.to_string(),
+            },
+        )
+    }
+}
+
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -10,6 +10,7 @@ mod cmd;
 pub mod exit;
 pub mod fsio;
 pub mod messages;
+pub mod progress;
 
 use clap::{Parser, Subcommand};
 use exit::CliError;
@@ -17,13 +18,13 @@ use exit::CliError;
 /// `println!` for command output that a closed pipe cannot turn into a panic
 /// (`thinger-patch inspect fw.bin | head -1`): the rest of the output is
 /// dropped, the command's own result and exit code stand.
+#[macro_export]
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let _ = writeln!(std::io::stdout().lock(), $($arg)*);
     }};
 }
-pub(crate) use outln;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -1,32 +1,28 @@
 //! `thinger-patch flash`: personalise in memory and write the result to a
-//! device over its serial bootloader. ESP32 family through the espflash
-//! library (stub, compression, verification), ESP8266 through esptool.
-//! Where the image goes is decided by [`thinger_patch_core::placement`].
+//! device over its serial bootloader, through [`thinger_patch_delivery::serial`]
+//! (espflash for the ESP32 family, esptool for the ESP8266). Where the image
+//! goes is decided by [`thinger_patch_core::placement`]; this module holds the
+//! arguments, the port prompt, the summary and the `--record` log.
 
 mod dry_run;
-mod esptool;
-mod port;
-mod progress;
 mod record;
 
 use crate::args::{self, PersonalizeArgs, result_warnings};
 use crate::exit::{self, CliError};
+use crate::progress::{Bar, rate};
 use crate::{CliResult, fsio, outln, print_warnings};
-use clap::{Args, ValueEnum};
-use progress::Progress;
+use clap::Args;
 use serde::Serialize;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use thinger_patch_core::checksum;
 use thinger_patch_core::chip::Chip;
-use thinger_patch_core::format::partition_table::{self, PartitionTable};
 use thinger_patch_core::personalize::Personalized;
 use thinger_patch_core::placement::{self, Plan, Route};
 use thinger_patch_core::{Firmware, ParseOptions};
+use thinger_patch_delivery::serial::{self, After, Before, FlashOptions, esptool, port};
 
 #[derive(Debug, Args)]
 #[command(mut_arg("profiles", |a| a.help(super::ota::ONE_PROFILE_HELP)))]
@@ -60,7 +56,7 @@ pub struct FlashArgs {
     #[arg(long)]
     pub no_stub: bool,
     /// Flash offset of the device's partition table (read for app images)
-    #[arg(long, value_name = "OFFSET", default_value = "0x8000", value_parser = parse_offset)]
+    #[arg(long, value_name = "OFFSET", default_value = "0x8000", value_parser = thinger_patch_core::placement::parse_offset)]
     pub partition_table_offset: u32,
     /// Personalise and show what would be written where; open no serial port, run no esptool
     #[arg(long, conflicts_with = "record")]
@@ -71,30 +67,6 @@ pub struct FlashArgs {
     /// ESP8266 (esptool): seconds esptool may print nothing before it is stopped (0.1 to 86400)
     #[arg(long, value_name = "S", default_value = "60", value_parser = super::ota::parse_seconds, allow_negative_numbers = true)]
     pub esptool_stall_timeout: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Before {
-    DefaultReset,
-    NoReset,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum After {
-    HardReset,
-    NoReset,
-}
-
-fn parse_offset(s: &str) -> Result<u32, String> {
-    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => s.parse(),
-    }
-    .map_err(|_| format!("{s}: expected a number like 0x8000"))?;
-    if !v.is_multiple_of(placement::SECTOR) {
-        return Err(format!("{s}: must be a multiple of 0x1000"));
-    }
-    Ok(v)
 }
 
 /// What one run did, for the summary, `--json` and `--record`.
@@ -178,16 +150,20 @@ pub fn run(args: &FlashArgs) -> CliResult {
         Route::Esp32 { .. } => None,
     };
     let port = pick_port(args)?;
-    let started = Instant::now();
-    let delivered = match route {
-        Route::Esp32 { chip, .. } => flash_esp32(args, &fw, chip, &port)?,
-        Route::Esp8266 => flash_esp8266(
-            args,
-            &fw,
-            &port,
-            esptool.expect("found above for the ESP8266 route"),
-        )?,
+    let options = FlashOptions {
+        baud: args.baud,
+        verify: !args.no_verify,
+        stub: !args.no_stub,
+        before: args.before,
+        after: args.after,
+        partition_table_offset: args.partition_table_offset,
+        esptool_deadline: args.esptool_timeout,
+        esptool_stall: args.esptool_stall_timeout,
     };
+    let started = Instant::now();
+    let mut bar = Bar::new(std::io::stderr().is_terminal());
+    let delivered = serial::flash(&fw, &port, &options, esptool.as_ref(), &mut bar)?;
+    drop(bar);
     let seconds = started.elapsed().as_secs_f64();
     if !early {
         print_warnings(&delivered.plan.warnings);
@@ -207,7 +183,7 @@ pub fn run(args: &FlashArgs) -> CliResult {
         erases: &delivered.plan.erases,
         bytes: delivered.plan.total_bytes(),
         seconds: (seconds * 1000.0).round() / 1000.0,
-        rate: progress::rate(
+        rate: rate(
             delivered.plan.total_bytes(),
             delivered.transfer.as_secs_f64(),
         ),
@@ -333,434 +309,38 @@ fn pick_port(args: &FlashArgs) -> CliResult<String> {
             eprintln!("using {p} ({why})");
             Ok(p)
         }
-        port::Choice::Ask(c) => port::ask(&c),
+        port::Choice::Ask(c) => ask(&c),
     }
 }
 
-/// What a delivery did.
-struct Delivered {
-    plan: Plan,
-    mac: Option<String>,
-    verified: bool,
-    tool: String,
-    /// Time spent writing (for the effective rate).
-    transfer: Duration,
-}
-
-// ---------------------------------------------------------------------------
-// ESP32 family: espflash
-// ---------------------------------------------------------------------------
-
-fn device_error(port: &str, what: &str, e: &espflash::Error) -> CliError {
-    CliError::new(exit::DEVICE, format!("{port}: {what}: {}", chain(e)))
-}
-
-/// An error and its sources, one sentence: `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
+/// Asks on the terminal which port (stderr for the list, stdin for the answer).
+pub fn ask(candidates: &[port::PortInfo]) -> CliResult<String> {
+    use std::io::{BufRead, Write};
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "Several ESP serial ports found:");
+    for (i, p) in candidates.iter().enumerate() {
+        let _ = writeln!(err, "  {}) {}", i + 1, p.describe());
+    }
+    for _ in 0..3 {
+        let _ = write!(err, "Which one? [1-{}] ", candidates.len());
+        let _ = err.flush();
+        let mut line = String::new();
+        let n = std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| CliError::new(exit::IO, format!("cannot read the answer: {e}")))?;
+        if n == 0 {
+            break;
         }
-        src = s.source();
+        if let Some(i) = port::parse_answer(&line, candidates.len()) {
+            return Ok(candidates[i].name.clone());
+        }
     }
-    if out.contains("Broken pipe")
-        || out.contains("Input/output error")
-        || out.contains("os error 5")
-        || out.contains("Timeout")
-        || out.contains("timed out")
-    {
-        out.push_str(
-            " (the serial line dropped or the device stopped answering: check the cable and the port, then run again)",
-        );
-    }
-    out
-}
-
-fn flash_esp32(
-    args: &FlashArgs,
-    fw: &Firmware<'_>,
-    chip: Chip,
-    port: &str,
-) -> CliResult<Delivered> {
-    use espflash::connection::{Connection, ResetAfterOperation, ResetBeforeOperation};
-    use espflash::flasher::Flasher;
-
-    let want: espflash::target::Chip = chip.name().parse().map_err(|_| {
-        CliError::new(
-            exit::INVALID,
-            format!(
-                "{}: espflash does not support the {chip}",
-                args.file.display()
-            ),
-        )
-    })?;
-    let serial = serialport::new(port, 115_200)
-        .timeout(Duration::from_secs(3))
-        .open_native()
-        .map_err(|e| {
-            CliError::new(
-                exit::DEVICE,
-                format!("{port}: cannot open the serial port: {e}"),
-            )
-        })?;
-    let (vid, pid) = port::usb_ids(port, &port::system_ports()).unwrap_or((0, 0));
-    let info = serialport::UsbPortInfo {
-        vid,
-        pid,
-        serial_number: None,
-        manufacturer: None,
-        product: None,
-    };
-    let before = match args.before {
-        Before::DefaultReset => ResetBeforeOperation::DefaultReset,
-        Before::NoReset => ResetBeforeOperation::NoReset,
-    };
-    let after = match args.after {
-        After::HardReset => ResetAfterOperation::HardReset,
-        After::NoReset => ResetAfterOperation::NoReset,
-    };
-    let conn = Connection::new(serial, info, after, before, 115_200);
-    let use_stub = !args.no_stub;
-    eprintln!("connecting to {port} ...");
-    let mut flasher = Flasher::connect(
-        conn,
-        use_stub,
-        !args.no_verify,
-        false,
-        Some(want),
-        Some(args.baud),
-    )
-    .map_err(|e| match &e {
-        espflash::Error::ChipMismatch(image, connected) => CliError::new(
-            exit::INVALID,
-            format!(
-                "{port}: the connected chip is an {connected}, but {} is firmware for an {image}: nothing was written",
-                args.file.display()
-            ),
+    Err(CliError::new(
+        exit::USAGE,
+        format!(
+            "no port chosen; name one with --port PORT or {}",
+            port::PORT_ENV
         ),
-        espflash::Error::ChipDetectError(m) if m.contains("0xfff0c101") => CliError::new(
-            exit::INVALID,
-            format!(
-                "{port}: the connected chip is an esp8266, but {} is firmware for an {chip}: nothing was written",
-                args.file.display()
-            ),
-        ),
-        _ => device_error(port, "cannot connect to the bootloader (hold BOOT while pressing RESET, or check --before)", &e),
-    })?;
-    let info = flasher
-        .device_info()
-        .map_err(|e| device_error(port, "cannot read the chip's identity", &e))?;
-    let mac = info.mac_address.clone();
-    eprintln!(
-        "connected: {}{}, MAC {}",
-        info.chip,
-        info.revision
-            .map_or(String::new(), |(a, b)| format!(" (revision v{a}.{b})")),
-        mac.as_deref().unwrap_or("unknown")
-    );
-
-    let table = if placement::route(fw).is_ok_and(|r| r.needs_table()) {
-        let offset = args.partition_table_offset;
-        let raw = read_flash(
-            &mut flasher,
-            use_stub,
-            offset,
-            partition_table::MAX_LEN as u32,
-        )
-        .map_err(|e| device_error(port, "cannot read the partition table from the device", &e))?;
-        Some(device_table(&raw, offset, port)?)
-    } else {
-        None
-    };
-    let plan = placement::plan(fw, table.as_ref())
-        .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", args.file.display())))?;
-
-    let data = fw.data();
-    let segments: Vec<espflash::image_format::Segment<'_>> = plan
-        .writes
-        .iter()
-        .map(|w| {
-            let bytes = &data[w.start..w.start + w.len];
-            let seg = if bytes.len().is_multiple_of(4) {
-                Cow::Borrowed(bytes)
-            } else {
-                // The loader writes whole words; pad like espflash's write_bin_to_flash.
-                let mut v = bytes.to_vec();
-                v.resize(bytes.len().next_multiple_of(4), 0xFF);
-                Cow::Owned(v)
-            };
-            espflash::image_format::Segment {
-                addr: w.offset,
-                data: seg,
-            }
-        })
-        .chain(plan.erases.iter().map(|e| espflash::image_format::Segment {
-            addr: e.offset,
-            data: Cow::Owned(vec![0xFF; e.size as usize]),
-        }))
-        .collect();
-    let labels = plan
-        .writes
-        .iter()
-        .map(|w| (w.offset, w.what.clone()))
-        .chain(
-            plan.erases
-                .iter()
-                .map(|e| (e.offset, format!("{} (erase)", e.what))),
-        )
-        .collect();
-    let mut progress = Progress::new(std::io::stderr().is_terminal(), labels);
-    let t = Instant::now();
-    flasher
-        .write_bins_to_flash(&segments, &mut progress)
-        .map_err(|e| match e {
-            espflash::Error::VerifyFailed => CliError::new(
-                exit::DEVICE,
-                format!("{port}: the flash content does not match what was sent (MD5 check failed); run again, and if it persists the flash chip may be failing"),
-            ),
-            e => {
-                let mut err = device_error(port, "writing the flash failed", &e);
-                if err.message.contains("checksum") || err.message.contains("CRC") {
-                    err.message.push_str(
-                        " (a block arrived damaged: a noisy cable or too high a --baud; run again, or lower --baud)",
-                    );
-                }
-                err
-            }
-        })?;
-    let transfer = t.elapsed();
-    drop(progress);
-    Ok(Delivered {
-        plan,
-        mac,
-        verified: !args.no_verify,
-        tool: format!(
-            "espflash {} ({})",
-            ESPFLASH_VERSION,
-            if use_stub { "stub" } else { "ROM loader" }
-        ),
-        transfer,
-    })
-}
-
-/// The espflash release this was built against (Cargo.toml pins the minor version).
-const ESPFLASH_VERSION: &str = "4.7";
-
-/// The partition table read from the device at `offset`, or why it is unusable.
-fn device_table(raw: &[u8], offset: u32, port: &str) -> CliResult<PartitionTable> {
-    if !PartitionTable::is_at(raw, 0) {
-        return Err(CliError::new(
-            exit::INVALID,
-            format!(
-                "{port}: no partition table at {offset:#x} on the device (it reads {}): flash a merged image (bootloader, partition table and app) first, or give --partition-table-offset",
-                checksum::hex_head(raw, 8)
-            ),
-        ));
-    }
-    let mut t = PartitionTable::parse(raw, 0).map_err(|e| {
-        CliError::new(
-            exit::INVALID,
-            format!("{port}: the device's partition table at {offset:#x} is damaged: {e}"),
-        )
-    })?;
-    if let Some(md5) = &t.md5
-        && !md5.valid
-    {
-        return Err(CliError::new(
-            exit::INVALID,
-            format!(
-                "{port}: the device's partition table at {offset:#x} fails its MD5 check; flash a merged image to repair it"
-            ),
-        ));
-    }
-    t.offset = offset as usize;
-    Ok(t)
-}
-
-/// Reads `len` bytes of flash at `offset`: the stub's READ_FLASH (acknowledged
-/// blocks, MD5 at the end) or the ROM's READ_FLASH_SLOW (64 bytes a command).
-fn read_flash(
-    flasher: &mut espflash::flasher::Flasher,
-    use_stub: bool,
-    offset: u32,
-    len: u32,
-) -> Result<Vec<u8>, espflash::Error> {
-    use espflash::command::{Command, CommandType};
-    const BLOCK: u32 = 0x1000;
-    let conn = flasher.connection();
-    let mut data = Vec::with_capacity(len as usize);
-    if use_stub {
-        conn.with_timeout(CommandType::ReadFlash.timeout(), |c| {
-            c.command(Command::ReadFlash {
-                offset,
-                size: len,
-                block_size: BLOCK,
-                // One block in flight: every block is acknowledged before the next is sent.
-                max_in_flight: 1,
-            })
-        })?;
-        while data.len() < len as usize {
-            let chunk: Vec<u8> = match conn.read_flash_response()? {
-                Some(r) => r.value.try_into()?,
-                None => return Err(espflash::Error::IncorrectResponse),
-            };
-            if chunk.is_empty() {
-                return Err(espflash::Error::IncorrectResponse);
-            }
-            data.extend_from_slice(&chunk);
-            if data.len() < len as usize && chunk.len() < BLOCK as usize {
-                return Err(espflash::Error::CorruptData(BLOCK as usize, chunk.len()));
-            }
-            conn.write_raw(data.len() as u32)?;
-        }
-        if data.len() > len as usize {
-            return Err(espflash::Error::ReadMoreThanExpected);
-        }
-        let digest: Vec<u8> = match conn.read_flash_response()? {
-            Some(r) => r.value.try_into()?,
-            None => return Err(espflash::Error::IncorrectResponse),
-        };
-        let ours = checksum::md5(&data);
-        if digest != ours {
-            return Err(espflash::Error::DigestMismatch(digest, ours.to_vec()));
-        }
-    } else {
-        while data.len() < len as usize {
-            let n = (len as usize - data.len()).min(64);
-            let at = offset + data.len() as u32;
-            let payload: Vec<u8> = conn
-                .with_timeout(CommandType::ReadFlashSlow.timeout(), |c| {
-                    c.command(Command::ReadFlashSlow {
-                        offset: at,
-                        size: n as u32,
-                        block_size: 64,
-                        max_in_flight: 1,
-                    })
-                })?
-                .try_into()?;
-            if payload.len() < n {
-                return Err(espflash::Error::CorruptData(n, payload.len()));
-            }
-            data.extend_from_slice(&payload[..n]);
-        }
-    }
-    Ok(data)
-}
-
-// ---------------------------------------------------------------------------
-// ESP8266: esptool
-// ---------------------------------------------------------------------------
-
-fn flash_esp8266(
-    args: &FlashArgs,
-    fw: &Firmware<'_>,
-    port: &str,
-    tool: esptool::Esptool,
-) -> CliResult<Delivered> {
-    let plan = placement::plan(fw, None)
-        .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", args.file.display())))?;
-    eprintln!("using {}", tool.describe());
-    let data = fw.data();
-    let w = &plan.writes[0];
-    let image = esptool::ImageFile::new(&data[w.start..w.start + w.len])?;
-    let mut a: Vec<OsString> = vec![
-        "--chip".into(),
-        "esp8266".into(),
-        "--port".into(),
-        port.into(),
-        "--baud".into(),
-        args.baud.to_string().into(),
-        "--before".into(),
-        tool.word(match args.before {
-            Before::DefaultReset => "default-reset",
-            Before::NoReset => "no-reset",
-        })
-        .into(),
-        "--after".into(),
-        tool.word(match args.after {
-            After::HardReset => "hard-reset",
-            After::NoReset => "no-reset",
-        })
-        .into(),
-    ];
-    if args.no_stub {
-        a.push("--no-stub".into());
-    }
-    a.push(tool.word("write-flash").into());
-    a.push(format!("{:#x}", w.offset).into());
-    a.push(image.path.clone().into_os_string());
-
-    let terminal = std::io::stderr().is_terminal();
-    let mut progress = Progress::new(terminal, vec![(w.offset, w.what.clone())]);
-    let mut started = false;
-    let mut t0 = None;
-    let limits = esptool::Limits {
-        deadline: args
-            .esptool_timeout
-            .unwrap_or_else(|| esptool::default_deadline(w.len, args.baud)),
-        deadline_from_flag: args.esptool_timeout.is_some(),
-        stall: args.esptool_stall_timeout,
-    };
-    let outcome = esptool::run(&tool, &a, &limits, |line, o| {
-        let pct = esptool::parse_line(line, o);
-        if let Some(p) = pct {
-            if !started {
-                started = true;
-                t0 = Some(Instant::now());
-                progress.start(w.offset, 1000);
-            }
-            progress.step((p * 10.0) as usize);
-        } else if !terminal && !line.trim().is_empty() {
-            eprintln!("  esptool: {}", line.trim_end());
-        }
-    })?;
-    if started {
-        progress.done(false);
-    }
-    drop(progress);
-    drop(image);
-    if let Some((connected, _)) = &outcome.wrong_chip {
-        return Err(CliError::new(
-            exit::INVALID,
-            format!(
-                "{port}: the connected chip is an {}, but {} is firmware for an esp8266: nothing was written",
-                connected.to_ascii_lowercase().replace('-', ""),
-                args.file.display()
-            ),
-        ));
-    }
-    if !outcome.success {
-        let why = outcome
-            .errors
-            .last()
-            .cloned()
-            .or_else(|| outcome.tail.last().cloned())
-            .unwrap_or_else(|| "esptool failed without a message".into());
-        return Err(CliError::new(
-            exit::DEVICE,
-            format!(
-                "{port}: esptool could not write the flash: {why}{}",
-                if why.contains("No serial data received")
-                    || why.contains("Failed to connect")
-                    || why.contains("Input/output error")
-                    || why.contains("device reports readiness")
-                {
-                    " (check the cable and the port, and that the board is in its bootloader)"
-                } else {
-                    ""
-                }
-            ),
-        ));
-    }
-    Ok(Delivered {
-        plan,
-        mac: outcome.mac,
-        verified: outcome.verified,
-        tool: tool.describe(),
-        transfer: t0.map_or(Duration::ZERO, |t| t.elapsed()),
-    })
+    ))
 }

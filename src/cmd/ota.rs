@@ -3,21 +3,19 @@
 //! do) or to an HTTP update server (HTTPUpdateServer, ElegantOTA). Nothing is
 //! written to disk; the personalised image exists only in memory.
 
-mod arduino_ota;
-mod http;
-
 use crate::args::{self, PersonalizeArgs, result_warnings};
 use crate::exit::{self, CliError};
+use crate::progress::Bar;
 use crate::{CliResult, fsio, outln, print_warnings};
 use clap::{ArgGroup, Args, ValueEnum};
 use serde::Serialize;
-use std::io::{IsTerminal, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use thinger_patch_core::ota::{self as proto, Core, HttpServerKind, HttpUrl, Payload, Target};
 use thinger_patch_core::personalize::{Personalized, SlotOutcome};
 use thinger_patch_core::values::Value;
+use thinger_patch_delivery::ota::{self as lan, arduino, http};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("destination").required(true).args(["host", "http"])))]
@@ -68,7 +66,7 @@ pub struct OtaArgs {
     pub fs: bool,
     /// The Arduino core the device runs [default: from the image's chip; needed with --fs --host]
     #[arg(long, value_enum, value_name = "CORE")]
-    pub core: Option<CoreArg>,
+    pub core: Option<Core>,
     /// Personalise, check and show what would be sent; send nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -78,65 +76,12 @@ pub struct OtaArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CoreArg {
-    Esp8266,
-    Esp32,
-}
-
-impl From<CoreArg> for Core {
-    fn from(c: CoreArg) -> Core {
-        match c {
-            CoreArg::Esp8266 => Core::Esp8266,
-            CoreArg::Esp32 => Core::Esp32,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HttpServerArg {
     Auto,
     /// ESP8266HTTPUpdateServer / ESP32 HTTPUpdateServer (POST /update)
     UpdateServer,
     /// ElegantOTA 3 (/ota/start, /ota/upload)
     ElegantOta,
-}
-
-/// Progress on stderr, for terminals only.
-pub(crate) struct Progress {
-    enabled: bool,
-    shown: Option<usize>,
-}
-
-impl Progress {
-    fn new(enabled: bool) -> Self {
-        Progress {
-            enabled,
-            shown: None,
-        }
-    }
-
-    pub(crate) fn off() -> Self {
-        Self::new(false)
-    }
-
-    pub(crate) fn update(&mut self, sent: usize, total: usize) {
-        if !self.enabled || total == 0 {
-            return;
-        }
-        let pct = sent * 100 / total;
-        if self.shown != Some(pct) {
-            self.shown = Some(pct);
-            eprint!("\rsending {pct:>3}% ({sent} of {total} bytes)");
-            let _ = std::io::stderr().flush();
-        }
-    }
-
-    pub(crate) fn done(&mut self) {
-        if self.enabled && self.shown.is_some() {
-            eprintln!();
-            self.shown = None;
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -160,7 +105,7 @@ struct Summary<'a> {
     core: Option<Core>,
     payload: PayloadSummary<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    auth: Option<arduino_ota::AuthUsed>,
+    auth: Option<arduino::AuthUsed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     http_server: Option<HttpServerKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,7 +192,7 @@ pub fn run(args: &OtaArgs) -> CliResult {
     // What to send.
     let mut warnings = Vec::new();
     let (bytes, done, payload) = if args.fs {
-        let core = args.core.map(Core::from);
+        let core = args.core;
         if core.is_none() && args.host.is_some() {
             return Err(CliError::new(
                 exit::USAGE,
@@ -275,7 +220,7 @@ pub fn run(args: &OtaArgs) -> CliResult {
         warnings.extend(result_warnings(&done));
         let payload = proto::firmware_payload(&done.bytes)
             .map_err(|m| CliError::new(exit::INVALID, format!("{}: {m}", args.file.display())))?;
-        if let Some(c) = args.core.map(Core::from)
+        if let Some(c) = args.core
             && c != payload.core
         {
             return Err(CliError::new(
@@ -341,16 +286,22 @@ pub fn run(args: &OtaArgs) -> CliResult {
         seconds: 0.0,
     };
     let started = Instant::now();
-    let mut progress = Progress::new(!args.json && std::io::stderr().is_terminal());
+    // A bar on a terminal only: the summary says what happened.
+    let terminal = !args.json && std::io::stderr().is_terminal();
+    let mut progress: Box<dyn thinger_patch_delivery::Progress> = if terminal {
+        Box::new(Bar::new(true).quiet_status())
+    } else {
+        Box::new(thinger_patch_delivery::Silent)
+    };
 
     if let Some(host) = &args.host {
         let port = args.ota_port.unwrap_or(payload.core.default_port());
-        let device = resolve(host, port)?;
+        let device = lan::resolve(host, port)?;
         summary.destination = device.to_string();
         if !args.dry_run {
             let password = read_password(args, host)?;
-            let sent = arduino_ota::send(
-                &arduino_ota::Upload {
+            let sent = arduino::send(
+                &arduino::Upload {
                     host,
                     device,
                     core: payload.core,
@@ -363,10 +314,9 @@ pub fn run(args: &OtaArgs) -> CliResult {
                     result_timeout,
                     invitations: args.invitations,
                 },
-                &mut progress,
+                progress.as_mut(),
             );
-            progress.done();
-            let sent = sent.map_err(|e| with_warnings(e, &summary.warnings))?;
+            let sent = sent.map_err(|e| with_warnings(e.into(), &summary.warnings))?;
             summary.auth = sent.auth;
             summary.connected_to = Some(sent.offered.to_string());
             summary.result = "ok";
@@ -393,10 +343,10 @@ pub fn run(args: &OtaArgs) -> CliResult {
                     timeout,
                     result_timeout,
                 },
-                &mut progress,
+                progress.as_mut(),
             );
-            progress.done();
-            summary.http_server = Some(kind.map_err(|e| with_warnings(e, &summary.warnings))?);
+            summary.http_server =
+                Some(kind.map_err(|e| with_warnings(e.into(), &summary.warnings))?);
             summary.result = "ok";
         }
     }
@@ -409,32 +359,6 @@ pub fn run(args: &OtaArgs) -> CliResult {
 fn with_warnings(e: CliError, warnings: &[String]) -> CliError {
     print_warnings(warnings);
     e
-}
-
-/// The device's address; IPv4 first (ArduinoOTA listens on IPv4).
-fn resolve(host: &str, port: u16) -> CliResult<SocketAddr> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            CliError::new(
-                exit::DEVICE,
-                format!(
-                    "cannot resolve {host}: {e}{}",
-                    if host.ends_with(".local") {
-                        " (a .local name needs mDNS on this computer: Avahi/nss-mdns on Linux, Bonjour on Windows; or give the device's IP address)"
-                    } else {
-                        ""
-                    }
-                ),
-            )
-        })?
-        .collect();
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or(addrs.first())
-        .copied()
-        .ok_or_else(|| CliError::new(exit::DEVICE, format!("{host} resolves to no address")))
 }
 
 fn read_password(args: &OtaArgs, host: &str) -> CliResult<Option<Value>> {

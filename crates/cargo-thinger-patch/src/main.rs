@@ -6,20 +6,19 @@
 //! `personalize()`, exactly as in `thinger-patch patch`.
 
 mod cargo_build;
-mod image;
+mod report;
+mod settings;
 
 use cargo_build::{BuildRequest, Built};
 use clap::{Args, Parser};
-use image::{ImageSettings, Sourced};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
-use thinger_patch_cli::args::{LoadedConfig, PersonalizeArgs, result_warnings};
+use thinger_patch_cli::args::{PersonalizeArgs, result_warnings};
 use thinger_patch_cli::exit::{self, CliError};
 use thinger_patch_cli::fsio;
 use thinger_patch_core::config::FILE_NAME;
-use thinger_patch_core::config::build::{self, BuildSettings};
-use thinger_patch_core::personalize::{Personalized, SlotOutcome};
-use thinger_patch_core::{Chip, Firmware, personalize};
+use thinger_patch_core::personalize::Personalized;
+use thinger_patch_core::{Firmware, Report, personalize};
+use thinger_patch_delivery::convert;
 
 type CliResult<T = i32> = Result<T, CliError>;
 
@@ -39,7 +38,7 @@ type CliResult<T = i32> = Result<T, CliError>;
         the chip is otherwise inferred from the target triple and the ELF.\n\
         Exit codes: 0 ok, 1 invalid input, refused operation or failed build, 2 usage error, 3 I/O error."
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(flatten, next_help_heading = "Personalisation")]
     personalize: PersonalizeArgs,
     #[command(flatten, next_help_heading = "Cargo")]
@@ -87,7 +86,7 @@ struct CargoArgs {
 }
 
 #[derive(Debug, Args)]
-struct ImageArgs {
+pub(crate) struct ImageArgs {
     /// Write bootloader + partition table + app in one file (for flashing at offset 0)
     #[arg(long)]
     merged: bool,
@@ -110,23 +109,11 @@ struct ImageArgs {
     #[arg(long, value_name = "FILE")]
     bootloader: Option<PathBuf>,
     /// Flash offset of the partition table, e.g. 0x8000
-    #[arg(long, value_name = "OFFSET", value_parser = parse_offset)]
+    #[arg(long, value_name = "OFFSET", value_parser = thinger_patch_core::placement::parse_offset)]
     partition_table_offset: Option<u32>,
     /// App partition the image is sized for [default: factory, else the first app partition]
     #[arg(long, value_name = "NAME")]
     target_app_partition: Option<String>,
-}
-
-fn parse_offset(s: &str) -> Result<u32, String> {
-    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16),
-        None => s.parse(),
-    }
-    .map_err(|_| format!("{s:?} is not a number (write 0x8000 or 32768)"))?;
-    if !v.is_multiple_of(0x1000) {
-        return Err(format!("{v:#x} is not aligned to 0x1000 (4 KiB)"));
-    }
-    Ok(v)
 }
 
 fn main() {
@@ -144,12 +131,13 @@ fn main() {
 }
 
 /// One profile's finished outputs, before anything is written.
-struct Output {
+pub(crate) struct Output {
     profile: Option<String>,
     image_path: PathBuf,
     elf_path: PathBuf,
     image: Vec<u8>,
-    image_valid: bool,
+    /// The converted image's verification.
+    report: Report,
     done: Personalized,
     warnings: Vec<String>,
 }
@@ -185,7 +173,7 @@ fn run(cli: &Cli) -> CliResult {
     // Everything that can fail without a build fails before it.
     let mut warnings = Vec::new();
     let config = personalize_args.load_config(&mut warnings)?;
-    let settings = image_settings(&cli.image, config.as_ref())?;
+    let settings = settings::image_settings(&cli.image, config.as_ref())?;
     let mut requests = Vec::new();
     for profile in personalize_args.profile_runs() {
         let request = personalize_args.request(config.as_ref(), profile.as_deref())?;
@@ -222,7 +210,7 @@ fn run(cli: &Cli) -> CliResult {
             )
         })?
         .chip();
-    let chip = image::resolve_chip(
+    let chip = convert::resolve_chip(
         settings.chip.as_ref(),
         triple.as_deref(),
         from_elf,
@@ -236,7 +224,7 @@ fn run(cli: &Cli) -> CliResult {
             .map_or(String::new(), |p| format!(" (profile {p})"));
         let done = personalize(&elf, request)
             .map_err(|e| CliError::new(exit::INVALID, format!("{elf_label}{what}: {e}")))?;
-        let image = image::convert(&done.bytes, chip, &settings, &format!("{elf_label}{what}"))?;
+        let image = convert::convert(&done.bytes, chip, &settings, &format!("{elf_label}{what}"))?;
         let report = Firmware::parse(&image)
             .map_err(|e| {
                 CliError::new(
@@ -264,17 +252,23 @@ fn run(cli: &Cli) -> CliResult {
             image_path: out_dir.join(format!("{stem}.bin")),
             elf_path: out_dir.join(format!("{stem}.elf")),
             image,
-            image_valid: report.valid,
+            report,
             done,
             warnings: w,
         });
     }
+    // Every profile's ELF and image, or none of them (as `patch` does).
+    let mut staged = Vec::new();
     for o in &outputs {
-        let secret = o.done.holds_secrets();
-        fsio::write_atomic(&o.elf_path, &o.done.bytes, secret)?;
-        fsio::write_atomic(&o.image_path, &o.image, secret)?;
+        let mode = fsio::OutputMode {
+            secret: o.done.holds_secrets(),
+            ..fsio::OutputMode::default()
+        };
+        staged.push(fsio::stage(&o.elf_path, &o.done.bytes, mode)?);
+        staged.push(fsio::stage(&o.image_path, &o.image, mode)?);
     }
-    report(
+    fsio::commit_all(staged)?;
+    report::report(
         cli,
         &built,
         triple.as_deref(),
@@ -289,248 +283,5 @@ fn run(cli: &Cli) -> CliResult {
 /// `<target-dir>/<triple>/<profile>/<bin>`: the triple, when it is one espflash knows.
 fn triple_of(built: &Built) -> Option<String> {
     let name = built.elf.parent()?.parent()?.file_name()?.to_str()?;
-    (!image::chips_for_triple(name).is_empty()).then(|| name.to_string())
-}
-
-/// Flags win over the `[build]` table; its paths are relative to the config file.
-fn image_settings(args: &ImageArgs, config: Option<&LoadedConfig>) -> CliResult<ImageSettings> {
-    let build = match config {
-        Some(lc) => {
-            BuildSettings::from_config(&lc.config).map_err(|m| CliError::new(exit::INVALID, m))?
-        }
-        None => BuildSettings::default(),
-    };
-    let file = config.map(|lc| lc.path.display().to_string());
-    let from_table = |key: &str| format!("[build] {key} in {}", file.as_deref().unwrap_or("?"));
-    let base = config
-        .and_then(|lc| lc.path.parent())
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let usage = |m: String| CliError::new(exit::USAGE, m);
-    let chip = match &args.chip {
-        Some(name) => Some(Sourced {
-            value: Chip::from_name(name).ok_or_else(|| {
-                usage(format!(
-                    "--chip {name}: unknown chip; expected one of {}",
-                    Chip::esp32_family()
-                        .map(Chip::name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?,
-            from: "--chip".into(),
-        }),
-        None => build.chip.map(|c| Sourced {
-            value: c,
-            from: from_table("chip"),
-        }),
-    };
-    let pick = |flag: &Option<String>,
-                table: Option<&'static str>,
-                parse: fn(&str) -> Result<&'static str, String>,
-                name: &str|
-     -> CliResult<Option<&'static str>> {
-        match flag {
-            Some(v) => parse(v)
-                .map(Some)
-                .map_err(|m| usage(format!("--{name}: {m}"))),
-            None => Ok(table),
-        }
-    };
-    let file_setting = |flag: &Option<PathBuf>,
-                        table: &Option<String>,
-                        key: &str,
-                        flag_name: &str| {
-        let s = match (flag, table) {
-            (Some(p), _) => Sourced {
-                value: p.clone(),
-                from: format!("--{flag_name}"),
-            },
-            (None, Some(p)) => Sourced {
-                value: base.join(p),
-                from: from_table(key),
-            },
-            (None, None) => return Ok(None),
-        };
-        if !s.value.is_file() {
-            return Err(CliError::new(
-                exit::IO,
-                format!(
-                    "{}: no such file (from {}); fix the path (relative paths in [build] are relative to the config file)",
-                    s.value.display(),
-                    s.from
-                ),
-            ));
-        }
-        Ok(Some(s))
-    };
-    Ok(ImageSettings {
-        chip,
-        flash_mode: pick(
-            &args.flash_mode,
-            build.flash_mode,
-            build::flash_mode,
-            "flash-mode",
-        )?,
-        flash_size: pick(
-            &args.flash_size,
-            build.flash_size,
-            build::flash_size,
-            "flash-size",
-        )?,
-        flash_freq: pick(
-            &args.flash_freq,
-            build.flash_freq,
-            build::flash_freq,
-            "flash-freq",
-        )?,
-        partition_table: file_setting(
-            &args.partition_table,
-            &build.partition_table,
-            "partition_table",
-            "partition-table",
-        )?,
-        bootloader: file_setting(
-            &args.bootloader,
-            &build.bootloader,
-            "bootloader",
-            "bootloader",
-        )?,
-        partition_table_offset: args.partition_table_offset.or(build.partition_table_offset),
-        target_app_partition: args
-            .target_app_partition
-            .clone()
-            .or(build.target_app_partition),
-        merged: args.merged || build.merged.unwrap_or(false),
-    })
-}
-
-#[derive(Serialize)]
-struct Manifest<'a> {
-    package_manifest: String,
-    bin: &'a str,
-    cargo_elf: String,
-    target: Option<&'a str>,
-    chip: Chip,
-    merged: bool,
-    flash_mode: Option<&'a str>,
-    flash_size: Option<&'a str>,
-    flash_freq: Option<&'a str>,
-    /// Every `compiler-artifact` of this build was fresh: nothing was compiled.
-    fresh: bool,
-    /// Warnings about the configuration (each result has its own as well).
-    warnings: &'a [String],
-    results: Vec<ResultEntry<'a>>,
-}
-
-#[derive(Serialize)]
-struct ResultEntry<'a> {
-    profile: Option<&'a str>,
-    image: String,
-    elf: String,
-    format: &'static str,
-    size: usize,
-    sha256: String,
-    valid: bool,
-    slots: &'a [SlotOutcome],
-    warnings: &'a [String],
-}
-
-/// A path relative to the current folder when it is inside it (stable across checkouts).
-fn shown(p: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| p.to_path_buf())
-        .display()
-        .to_string()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use thinger_patch_core::checksum;
-    checksum::hex(&checksum::sha256(bytes))
-}
-
-fn report(
-    cli: &Cli,
-    built: &Built,
-    triple: Option<&str>,
-    chip: Chip,
-    s: &ImageSettings,
-    warnings: &[String],
-    outputs: &[Output],
-) {
-    let kind = if s.merged { "merged" } else { "app-image" };
-    for w in warnings {
-        eprintln!("warning: {w}");
-    }
-    for o in outputs {
-        for w in &o.warnings {
-            match &o.profile {
-                Some(p) => eprintln!("warning: profile {p}: {w}"),
-                None => eprintln!("warning: {w}"),
-            }
-        }
-    }
-    if cli.json {
-        let manifest = Manifest {
-            package_manifest: shown(&built.manifest_path),
-            bin: &built.bin,
-            cargo_elf: shown(&built.elf),
-            target: triple,
-            chip,
-            merged: s.merged,
-            flash_mode: s.flash_mode,
-            flash_size: s.flash_size,
-            flash_freq: s.flash_freq,
-            fresh: built.fresh,
-            warnings,
-            results: outputs
-                .iter()
-                .map(|o| ResultEntry {
-                    profile: o.profile.as_deref(),
-                    image: shown(&o.image_path),
-                    elf: shown(&o.elf_path),
-                    format: kind,
-                    size: o.image.len(),
-                    sha256: sha256_hex(&o.image),
-                    valid: o.image_valid,
-                    slots: &o.done.slots,
-                    warnings: &o.warnings,
-                })
-                .collect(),
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&manifest).expect("the manifest serialises")
-        );
-        return;
-    }
-    println!(
-        "built {} ({}, {} compiler artifact(s){})",
-        shown(&built.elf),
-        triple.unwrap_or("host target"),
-        built.artifacts,
-        if built.fresh {
-            ", all fresh: nothing compiled"
-        } else {
-            ""
-        }
-    );
-    for o in outputs {
-        let set = o.done.slots.iter().filter(|x| x.origin.is_some()).count();
-        println!(
-            "wrote {} ({kind}, {chip}, {} bytes, {set} of {} slot(s) set, verified valid)",
-            shown(&o.image_path),
-            o.image.len(),
-            o.done.slots.len()
-        );
-        println!(
-            "  and {} (the personalised ELF, for crash decoding)",
-            shown(&o.elf_path)
-        );
-        for line in thinger_patch_cli::args::slot_lines(&o.done.slots) {
-            println!("{line}");
-        }
-    }
+    (!convert::chips_for_triple(name).is_empty()).then(|| name.to_string())
 }

@@ -1,7 +1,7 @@
 //! The engine's errors. Every variant says what is wrong and where (a file
 //! offset or a load address); [`Error::help`] says, separately, what to do about
 //! it, and [`Error::code`] names the kind for programs. The engine never sees
-//! file names: callers wrap an [`Error`] with the path (see the CLI).
+//! file names: callers wrap an [`Error`](enum@Error) with the path (see the CLI).
 
 use crate::problem::Problem;
 use thiserror::Error;

@@ -40,12 +40,14 @@ impl Default for ParseOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// A gzip stream (`.bin.gz`): decompressed on parse, compressed again on finish.
     Gzip,
 }
 
 /// One changed copy of a patched range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatchedCopy {
+    /// The address space's label.
     pub space: String,
     /// File offsets (of the decompressed data) that changed.
     pub pieces: Vec<Piece>,
@@ -54,7 +56,9 @@ pub struct PatchedCopy {
 /// The outcome of [`Firmware::finish`]: the bytes to write and their verification.
 #[derive(Debug, Clone)]
 pub struct Finished {
+    /// The bytes to write (compressed again for a gzip input).
     pub bytes: Vec<u8>,
+    /// Their verification.
     pub report: Report,
 }
 
@@ -78,6 +82,7 @@ impl<'a> Firmware<'a> {
         Self::parse_with(bytes, ParseOptions::default())
     }
 
+    /// Parses firmware from bytes with `options`.
     pub fn parse_with(bytes: &'a [u8], options: ParseOptions) -> Result<Firmware<'a>> {
         let (data, compression) = if gzip::is_gzip(bytes) {
             let inner = gzip::decompress(bytes, options.max_decompressed)?;
@@ -100,6 +105,7 @@ impl<'a> Firmware<'a> {
         })
     }
 
+    /// The file's structure.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
@@ -109,10 +115,12 @@ impl<'a> Firmware<'a> {
         &self.data
     }
 
+    /// How the file was wrapped.
     pub fn compression(&self) -> Option<Compression> {
         self.compression
     }
 
+    /// Whether it is an ELF (patched ELFs are converted afterwards; nothing to seal).
     pub fn is_elf(&self) -> bool {
         matches!(self.layout, Layout::Elf(_))
     }
@@ -128,6 +136,7 @@ impl<'a> Firmware<'a> {
         }
     }
 
+    /// The chip the firmware is for, when the file says.
     pub fn chip(&self) -> Option<Chip> {
         match &self.layout {
             Layout::Elf(e) => e.chip(),

@@ -29,18 +29,41 @@ pub const SECTOR: u32 = 0x1000;
 const DATA_TYPE: u8 = 0x01;
 const OTADATA_SUBTYPE: u8 = 0x00;
 
+/// Parses a flash offset as people write it (`0x8000`, `32768`); it must be sector aligned.
+/// One parser for every front end (`flash --partition-table-offset`, `cargo thinger-patch`).
+pub fn parse_offset(text: &str) -> std::result::Result<u32, String> {
+    let t = text.trim();
+    let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => t.parse(),
+    }
+    .map_err(|_| format!("{text:?} is not a flash offset (write 0x8000 or 32768)"))?;
+    if !v.is_multiple_of(SECTOR) {
+        return Err(format!(
+            "{v:#x} is not a flash offset aligned to 0x1000 (4 KiB)"
+        ));
+    }
+    Ok(v)
+}
+
 /// Which loader protocol and tool reach the chip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Route {
     /// ESP32 family: the ROM loader / stub protocol (espflash). `needs_table`:
     /// the device's partition table must be read first (app images).
-    Esp32 { chip: Chip, needs_table: bool },
+    Esp32 {
+        /// The chip.
+        chip: Chip,
+        /// An app image: the device's partition table decides where it goes.
+        needs_table: bool,
+    },
     /// ESP8266 (esptool).
     Esp8266,
 }
 
 impl Route {
+    /// The chip.
     pub fn chip(self) -> Chip {
         match self {
             Route::Esp32 { chip, .. } => chip,
@@ -48,6 +71,7 @@ impl Route {
         }
     }
 
+    /// Whether [`plan`] needs the device's partition table first.
     pub fn needs_table(self) -> bool {
         matches!(
             self,
@@ -62,9 +86,11 @@ impl Route {
 /// One contiguous write: `len` bytes of the image from `start`, at flash `offset`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Write {
+    /// Flash offset.
     pub offset: u32,
     /// Offset in the (decompressed) image bytes.
     pub start: usize,
+    /// Bytes.
     pub len: usize,
     /// What lands there, e.g. `factory partition` or `merged image`.
     pub what: String,
@@ -73,8 +99,11 @@ pub struct Write {
 /// A region set to the erased state (all 0xFF), sector aligned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Erase {
+    /// Flash offset.
     pub offset: u32,
+    /// Bytes.
     pub size: u32,
+    /// What it is (`otadata partition`).
     pub what: String,
 }
 
@@ -82,8 +111,11 @@ pub struct Erase {
 /// failed write leaves `otadata`, and with it the previously booting app, alone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
+    /// Which loader reaches the chip.
     pub route: Route,
+    /// Writes, in order.
     pub writes: Vec<Write>,
+    /// Erases, after every write.
     pub erases: Vec<Erase>,
     /// Facts the user should know (never values).
     pub warnings: Vec<String>,
@@ -191,9 +223,9 @@ pub fn plan(fw: &Firmware<'_>, device_table: Option<&PartitionTable>) -> Result<
                     "an {chip} app image goes into the device's app partition, and no partition table was read from the device"
                 ))
             })?;
-            let part = app_target(table).ok_or_else(|| {
+            let part = table.boot_app().ok_or_else(|| {
                 DeliveryError::Table(format!(
-                    "the device's partition table (at {:#x}) has no factory or ota_0 app partition: flash a merged image (bootloader, partition table and app) first",
+                    "the device's partition table (at {:#x}) has no factory or OTA app partition: flash a merged image (bootloader, partition table and app) first",
                     table.offset
                 ))
             })?;
@@ -247,14 +279,6 @@ pub fn partition_name(p: &Partition) -> String {
     } else {
         format!("{role} partition ({})", p.label)
     }
-}
-
-/// `factory`, or else `ota_0`: what the bootloader starts with a blank `otadata`.
-pub fn app_target(table: &PartitionTable) -> Option<&Partition> {
-    table
-        .apps()
-        .find(|p| p.subtype == 0x00)
-        .or_else(|| table.apps().find(|p| p.subtype == 0x10))
 }
 
 /// The `otadata` partition (type data, subtype ota), if the table has one.
@@ -474,13 +498,60 @@ mod tests {
     }
 
     #[test]
+    fn app_goes_to_the_lowest_ota_slot_present() {
+        // Only ota_1: the bootloader starts it (ESP-IDF), so an app image goes there.
+        let bytes = prebuilt("esp32c3-demo.bin");
+        let fw = Firmware::parse(&bytes).unwrap();
+        let t = table(&[
+            ("nvs", 1, 2, 0x9000, 0x4000),
+            ("otadata", 1, 0, 0xd000, 0x2000),
+            ("ota_1", 0, 0x11, 0x110000, 0x100000),
+        ]);
+        let p = plan(&fw, Some(&t)).unwrap();
+        assert_eq!(p.writes[0].offset, 0x110000);
+        assert!(p.writes[0].what.contains("ota_1"), "{:?}", p.writes[0]);
+        assert_eq!(t.boot_app().map(|b| b.offset), Some(0x110000));
+    }
+
+    /// A merged image whose table has only `ota_1` (holding the demo app, at 0x10000):
+    /// `verify`, `ota` and `flash` agree that it is the app the bootloader starts.
+    #[test]
+    fn only_ota_1_is_the_boot_app_for_verify_ota_and_flash() {
+        let mut merged = prebuilt("esp32c3-bootloader.bin");
+        merged.resize(0x8000, 0xFF);
+        merged.extend(table_bytes(&[
+            ("nvs", 1, 2, 0x9000, 0x4000),
+            ("otadata", 1, 0, 0xd000, 0x2000),
+            ("app1", 0, 0x11, 0x10000, 0x100000),
+        ]));
+        merged.resize(0x10000, 0xFF);
+        let app = prebuilt("esp32c3-demo.bin");
+        merged.extend(&app);
+        let fw = Firmware::parse(&merged).unwrap();
+        let report = fw.verify();
+        assert!(report.valid, "{}", report.summary_of_problems());
+        assert!(
+            fw.spaces()[0].label.contains("ota_1"),
+            "{}",
+            fw.spaces()[0].label
+        );
+        let payload = crate::ota::firmware_payload(&merged).unwrap();
+        assert_eq!(payload.range.start, 0x10000, "{}", payload.what);
+        assert_eq!(payload.range.len(), app.len());
+        let p = plan(&fw, None).unwrap();
+        assert_eq!(p.writes[0].offset, 0);
+        // The file covers otadata with 0xFF: blank, so the bootloader starts ota_1.
+        assert!(p.erases.is_empty() && merged[0xd000..0xf000].iter().all(|&b| b == 0xFF));
+    }
+
+    #[test]
     fn app_needs_a_table_and_a_fitting_partition() {
         let bytes = prebuilt("esp32c3-demo.bin");
         let fw = Firmware::parse(&bytes).unwrap();
         assert!(matches!(plan(&fw, None), Err(DeliveryError::Table(_))));
         let only_test = table(&[("test", 0, 0x20, 0x10000, 0x100000)]);
         let e = plan(&fw, Some(&only_test)).unwrap_err().to_string();
-        assert!(e.contains("no factory or ota_0"), "{e}");
+        assert!(e.contains("no factory or OTA app partition"), "{e}");
         let small = table(&[("factory", 0, 0, 0x10000, 0x1000)]);
         let e = plan(&fw, Some(&small)).unwrap_err().to_string();
         assert!(e.contains("does not fit"), "{e}");

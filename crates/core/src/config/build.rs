@@ -33,35 +33,127 @@ pub const KEYS: &[&str] = &[
     "merged",
 ];
 
-/// Flash modes, as esptool and espflash name them.
-pub const FLASH_MODES: &[&str] = &["qio", "qout", "dio", "dout"];
-/// Flash sizes an image header can encode.
-pub const FLASH_SIZES: &[&str] = &[
-    "1MB", "2MB", "4MB", "8MB", "16MB", "32MB", "64MB", "128MB", "256MB",
-];
-/// Flash frequencies (not every chip supports every one; the converter checks).
-pub const FLASH_FREQS: &[&str] = &[
-    "12MHz", "15MHz", "16MHz", "20MHz", "24MHz", "26MHz", "30MHz", "40MHz", "48MHz", "60MHz",
-    "80MHz",
-];
+/// Declares a flash setting: an enum whose variants carry the names esptool and espflash use.
+macro_rules! setting {
+    ($(#[$doc:meta])* $name:ident, $what:literal, { $($(#[$vdoc:meta])* $v:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $v),+
+        }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$v),+];
+
+            /// The name esptool and espflash use.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$v => $text),+
+                }
+            }
+
+            /// Every name, comma-separated, for messages.
+            pub fn names() -> String {
+                Self::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+setting!(
+    /// SPI flash mode.
+    FlashMode, "flash mode", {
+        /// Quad I/O.
+        Qio = "qio",
+        /// Quad output.
+        Qout = "qout",
+        /// Dual I/O.
+        Dio = "dio",
+        /// Dual output.
+        Dout = "dout",
+    }
+);
+
+setting!(
+    /// Flash size an image header can encode.
+    FlashSize, "flash size", {
+        /// 1 MB.
+        Mb1 = "1MB",
+        /// 2 MB.
+        Mb2 = "2MB",
+        /// 4 MB.
+        Mb4 = "4MB",
+        /// 8 MB.
+        Mb8 = "8MB",
+        /// 16 MB.
+        Mb16 = "16MB",
+        /// 32 MB.
+        Mb32 = "32MB",
+        /// 64 MB.
+        Mb64 = "64MB",
+        /// 128 MB.
+        Mb128 = "128MB",
+        /// 256 MB.
+        Mb256 = "256MB",
+    }
+);
+
+setting!(
+    /// Flash frequency (not every chip supports every one; the converter checks).
+    FlashFreq, "flash frequency", {
+        /// 12 MHz.
+        Mhz12 = "12MHz",
+        /// 15 MHz.
+        Mhz15 = "15MHz",
+        /// 16 MHz.
+        Mhz16 = "16MHz",
+        /// 20 MHz.
+        Mhz20 = "20MHz",
+        /// 24 MHz.
+        Mhz24 = "24MHz",
+        /// 26 MHz.
+        Mhz26 = "26MHz",
+        /// 30 MHz.
+        Mhz30 = "30MHz",
+        /// 40 MHz.
+        Mhz40 = "40MHz",
+        /// 48 MHz.
+        Mhz48 = "48MHz",
+        /// 60 MHz.
+        Mhz60 = "60MHz",
+        /// 80 MHz.
+        Mhz80 = "80MHz",
+    }
+);
 
 /// The `[build]` table, validated. `None` means "not set here" (a flag, the
 /// target triple, the ELF or the converter's default decides).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildSettings {
+    /// The chip.
     pub chip: Option<Chip>,
-    /// One of [`FLASH_MODES`].
-    pub flash_mode: Option<&'static str>,
-    /// One of [`FLASH_SIZES`].
-    pub flash_size: Option<&'static str>,
-    /// One of [`FLASH_FREQS`].
-    pub flash_freq: Option<&'static str>,
+    /// SPI flash mode.
+    pub flash_mode: Option<FlashMode>,
+    /// Flash size.
+    pub flash_size: Option<FlashSize>,
+    /// Flash frequency.
+    pub flash_freq: Option<FlashFreq>,
     /// As written; relative paths are relative to the config file's folder.
     pub partition_table: Option<String>,
     /// As written; relative paths are relative to the config file's folder.
     pub bootloader: Option<String>,
+    /// Where the partition table goes on the flash.
     pub partition_table_offset: Option<u32>,
+    /// The app partition the image is for (`factory`, `ota_0`, ...).
     pub target_app_partition: Option<String>,
+    /// Write one merged file (bootloader, partition table, app).
     pub merged: Option<bool>,
 }
 
@@ -163,54 +255,54 @@ fn chip_names() -> String {
         .join(", ")
 }
 
-/// `DIO`, `dio` → `dio`.
-pub fn flash_mode(text: &str) -> Result<&'static str, String> {
+/// `DIO`, `dio` → [`FlashMode::Dio`].
+pub fn flash_mode(text: &str) -> Result<FlashMode, String> {
     let t = text.trim().to_ascii_lowercase();
-    FLASH_MODES
+    FlashMode::ALL
         .iter()
         .copied()
-        .find(|m| *m == t)
+        .find(|m| m.name() == t)
         .ok_or_else(|| {
             format!(
                 "unknown flash mode {text:?}; expected one of {}",
-                FLASH_MODES.join(", ")
+                FlashMode::names()
             )
         })
 }
 
-/// `4MB`, `4mb`, `4M` → `4MB`.
-pub fn flash_size(text: &str) -> Result<&'static str, String> {
+/// `4MB`, `4mb`, `4M` → [`FlashSize::Mb4`].
+pub fn flash_size(text: &str) -> Result<FlashSize, String> {
     let mut t = text.trim().to_ascii_uppercase();
     if t.ends_with('M') {
         t.push('B');
     }
-    FLASH_SIZES
+    FlashSize::ALL
         .iter()
         .copied()
-        .find(|s| *s == t)
+        .find(|s| s.name() == t)
         .ok_or_else(|| {
             format!(
                 "unknown flash size {text:?}; expected one of {}",
-                FLASH_SIZES.join(", ")
+                FlashSize::names()
             )
         })
 }
 
-/// `80MHz`, `80mhz`, `80m` (esptool's spelling), `80` → `80MHz`.
-pub fn flash_freq(text: &str) -> Result<&'static str, String> {
+/// `80MHz`, `80mhz`, `80m` (esptool's spelling), `80` → [`FlashFreq::Mhz80`].
+pub fn flash_freq(text: &str) -> Result<FlashFreq, String> {
     let t = text.trim().to_ascii_lowercase();
     let digits = t
         .strip_suffix("mhz")
         .or_else(|| t.strip_suffix('m'))
         .unwrap_or(&t);
-    FLASH_FREQS
+    FlashFreq::ALL
         .iter()
         .copied()
-        .find(|f| f.strip_suffix("MHz") == Some(digits))
+        .find(|f| f.name().strip_suffix("MHz") == Some(digits))
         .ok_or_else(|| {
             format!(
                 "unknown flash frequency {text:?}; expected one of {}",
-                FLASH_FREQS.join(", ")
+                FlashFreq::names()
             )
         })
 }
@@ -245,9 +337,9 @@ merged = true
             s,
             BuildSettings {
                 chip: Some(Chip::Esp32c3),
-                flash_mode: Some("dio"),
-                flash_size: Some("4MB"),
-                flash_freq: Some("80MHz"),
+                flash_mode: Some(FlashMode::Dio),
+                flash_size: Some(FlashSize::Mb4),
+                flash_freq: Some(FlashFreq::Mhz80),
                 partition_table: Some("partitions.csv".into()),
                 bootloader: Some("bl.bin".into()),
                 partition_table_offset: Some(0x8000),
@@ -284,10 +376,11 @@ merged = true
 
     #[test]
     fn spellings() {
-        assert_eq!(flash_freq("40"), Ok("40MHz"));
-        assert_eq!(flash_freq("26MHz"), Ok("26MHz"));
+        assert_eq!(flash_freq("40"), Ok(FlashFreq::Mhz40));
+        assert_eq!(flash_freq("26MHz"), Ok(FlashFreq::Mhz26));
         assert!(flash_freq("41m").is_err());
-        assert_eq!(flash_size("16mb"), Ok("16MB"));
-        assert_eq!(flash_mode(" qio "), Ok("qio"));
+        assert_eq!(flash_size("16mb"), Ok(FlashSize::Mb16));
+        assert_eq!(flash_mode(" qio "), Ok(FlashMode::Qio));
+        assert_eq!(FlashFreq::Mhz80.to_string(), "80MHz");
     }
 }

@@ -6,6 +6,7 @@ use crate::checksum;
 use crate::error::{Error, Result};
 use serde::Serialize;
 
+/// Bytes of one entry.
 pub const ENTRY_LEN: usize = 32;
 /// Entry magic `0x50AA` (bytes `AA 50`).
 pub const ENTRY_MAGIC: u16 = 0x50AA;
@@ -16,18 +17,26 @@ pub const MAX_LEN: usize = 0xC00;
 /// ESP-IDF's default table offset.
 pub const DEFAULT_OFFSET: usize = 0x8000;
 
+/// One partition table entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Partition {
+    /// Its label (up to 16 bytes).
     pub label: String,
+    /// Type: 0 app, 1 data.
     #[serde(rename = "type")]
     pub kind: u8,
+    /// Subtype (app: 0x00 factory, 0x10+N ota_N, 0x20 test; data: 0x00 otadata, ...).
     pub subtype: u8,
+    /// Flash offset.
     pub offset: u32,
+    /// Size in bytes.
     pub size: u32,
+    /// Flags (bit 0 encrypted).
     pub flags: u32,
 }
 
 impl Partition {
+    /// Whether it is an app partition.
     pub fn is_app(&self) -> bool {
         self.kind == 0
     }
@@ -42,6 +51,7 @@ impl Partition {
         }
     }
 
+    /// Where it ends on the flash (wide: a bad entry may pass 4 GiB).
     pub fn end(&self) -> u64 {
         self.offset as u64 + self.size as u64
     }
@@ -50,17 +60,24 @@ impl Partition {
 /// The MD5 entry and whether it matches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableMd5 {
+    /// File offset of the MD5 entry.
     pub offset: usize,
+    /// The MD5 stored, in hex.
     pub stored: String,
+    /// The MD5 of the entries before it, in hex.
     pub computed: String,
+    /// Whether they match.
     pub valid: bool,
 }
 
+/// A parsed partition table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionTable {
     /// File offset of the table.
     pub offset: usize,
+    /// Its entries, in order.
     pub partitions: Vec<Partition>,
+    /// Its MD5 entry, when it has one.
     pub md5: Option<TableMd5>,
 }
 
@@ -165,20 +182,20 @@ impl PartitionTable {
         }
     }
 
+    /// Its app partitions, in order.
     pub fn apps(&self) -> impl Iterator<Item = &Partition> {
         self.partitions.iter().filter(|p| p.is_app())
     }
 
-    /// The app the bootloader starts when `otadata` is blank: `factory`, else the
-    /// lowest OTA slot.
+    /// The app the bootloader starts when `otadata` is blank, as ESP-IDF's bootloader picks it:
+    /// `factory`, else the lowest-numbered OTA slot present. The one rule that `flash` (where an
+    /// app image goes), `ota` (which app of a merged image is sent) and `verify` (which app of a
+    /// merged image must be in the file) all use.
     pub fn boot_app(&self) -> Option<&Partition> {
-        self.apps()
-            .find(|p| p.subtype == 0)
-            .or_else(|| {
-                self.apps()
-                    .filter(|p| (0x10..0x20).contains(&p.subtype))
-                    .min_by_key(|p| p.subtype)
-            })
-            .or_else(|| self.apps().next())
+        self.apps().find(|p| p.subtype == 0).or_else(|| {
+            self.apps()
+                .filter(|p| (0x10..0x20).contains(&p.subtype))
+                .min_by_key(|p| p.subtype)
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! side, with one key, capacity and secrecy rule for both:
 //!
 //! - **slots**: self-describing records the firmware declares (see
-//!   `docs/slot-format.md`; [`record`] encodes and decodes them, [`scan`] finds
+//!   `docs/slot-format.md`; [`record`] encodes and decodes them, [`scan`](mod@scan) finds
 //!   them in any firmware);
 //! - **placeholders**: literal text that firmware built in the predecessor's
 //!   style holds where a value belongs ([`placeholder`]).

@@ -4,8 +4,8 @@
 //! with the MD5, then `POST /ota/upload`). A small HTTP/1.1 client on std
 //! sockets: one request per connection, every wait bounded.
 
-use super::Progress;
-use crate::exit::{self, CliError};
+use crate::error::Error;
+use crate::progress::Progress;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -14,18 +14,21 @@ use thinger_patch_core::ota::{
 };
 use thinger_patch_core::values::Value;
 
-/// Answers larger than this are cut (update pages are tens of KiB).
-const MAX_BODY: usize = 512 * 1024;
-const MAX_HEAD: usize = 32 * 1024;
-
+/// One upload to an HTTP update server.
 pub struct Upload<'a> {
+    /// The update page's URL.
     pub url: HttpUrl,
     /// `None`: find out from the update page.
     pub kind: Option<HttpServerKind>,
+    /// Basic authentication's user.
     pub user: Option<&'a str>,
+    /// Basic authentication's password (never printed).
     pub password: Option<&'a Value>,
+    /// Firmware or file system.
     pub target: Target,
+    /// The bytes to send.
     pub data: &'a [u8],
+    /// The file name in the multipart body.
     pub file_name: &'a str,
     /// Connecting, each write, and each read before the upload's answer.
     pub timeout: Duration,
@@ -39,12 +42,12 @@ struct Response {
     body: Vec<u8>,
 }
 
-fn device_error(message: impl Into<String>) -> CliError {
-    CliError::new(exit::DEVICE, message)
+fn device_error(message: impl Into<String>) -> Error {
+    Error::device(message)
 }
 
 /// Sends the upload; returns the server kind used.
-pub fn send(u: &Upload, progress: &mut Progress) -> Result<HttpServerKind, CliError> {
+pub fn send(u: &Upload, progress: &mut dyn Progress) -> Result<HttpServerKind, Error> {
     let kind = match u.kind {
         Some(k) => k,
         None => detect(u)?,
@@ -84,8 +87,8 @@ pub fn send(u: &Upload, progress: &mut Progress) -> Result<HttpServerKind, CliEr
 }
 
 /// `GET` of the update page tells HTTPUpdateServer from ElegantOTA.
-fn detect(u: &Upload) -> Result<HttpServerKind, CliError> {
-    let r = request(u, "GET", &u.url.path, None, &mut Progress::off())?;
+fn detect(u: &Upload) -> Result<HttpServerKind, Error> {
+    let r = request(u, "GET", &u.url.path, None, &mut crate::progress::Silent)?;
     match r.status {
         200 => proto::detect_server(r.content_encoding.as_deref(), &r.body).ok_or_else(|| {
             device_error(format!(
@@ -105,7 +108,7 @@ fn detect(u: &Upload) -> Result<HttpServerKind, CliError> {
     }
 }
 
-fn failure(u: &Upload, url: &HttpUrl, kind: HttpServerKind, outcome: HttpOutcome) -> CliError {
+fn failure(u: &Upload, url: &HttpUrl, kind: HttpServerKind, outcome: HttpOutcome) -> Error {
     match outcome {
         HttpOutcome::Success => unreachable!("not a failure"),
         HttpOutcome::Unauthorized if u.user.is_none() => device_error(format!(
@@ -132,7 +135,7 @@ fn failure(u: &Upload, url: &HttpUrl, kind: HttpServerKind, outcome: HttpOutcome
     }
 }
 
-fn connect(u: &Upload) -> Result<TcpStream, CliError> {
+fn connect(u: &Upload) -> Result<TcpStream, Error> {
     let host = u.url.host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<_> = (host, u.url.port)
         .to_socket_addrs()
@@ -159,48 +162,41 @@ fn request(
     method: &str,
     path: &str,
     body: Option<&[u8]>,
-    progress: &mut Progress,
-) -> Result<Response, CliError> {
+    progress: &mut dyn Progress,
+) -> Result<Response, Error> {
     let mut stream = connect(u)?;
     let setup = |e: std::io::Error| device_error(format!("cannot configure the connection: {e}"));
     stream.set_write_timeout(Some(u.timeout)).map_err(setup)?;
     stream.set_read_timeout(Some(u.timeout)).map_err(setup)?;
     let _ = stream.set_nodelay(true);
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\nUser-Agent: thinger-patch/{}\r\nAccept: */*\r\nConnection: close\r\n",
-        u.url.host_header(),
-        u.url.origin(),
-        env!("CARGO_PKG_VERSION")
-    );
-    if let (Some(user), Some(pw)) = (u.user, u.password) {
-        head.push_str(&format!(
-            "Authorization: {}\r\n",
-            proto::basic_authorization(user, pw.expose())
-        ));
-    }
     let multipart = body.map(|data| Multipart::new(u.target.form_field(), u.file_name, data));
-    if let (Some(m), Some(data)) = (&multipart, body) {
-        head.push_str(&format!(
-            "Content-Type: {}\r\nContent-Length: {}\r\n",
-            m.content_type(),
-            m.len(data.len())
-        ));
-    }
-    head.push_str("\r\n");
+    let content = match (&multipart, body) {
+        (Some(m), Some(data)) => Some((m.content_type(), m.len(data.len()))),
+        _ => None,
+    };
+    let head = proto::request_head(
+        method,
+        path,
+        &u.url,
+        u.user.zip(u.password.map(|p| p.expose())),
+        content.as_ref().map(|(t, n)| (t.as_str(), *n)),
+        concat!("thinger-patch/", env!("CARGO_PKG_VERSION")),
+    );
     let url = u.url.with_path(path);
     let mut written = 0usize;
     let total = body.map_or(0, <[u8]>::len);
     let sent = (|| -> std::io::Result<()> {
         stream.write_all(head.as_bytes())?;
         if let (Some(m), Some(data)) = (&multipart, body) {
+            progress.start(u.target.what(), total as u64);
             stream.write_all(&m.head)?;
             for piece in data.chunks(8 * 1024) {
                 stream.write_all(piece)?;
                 written += piece.len();
-                progress.update(written, total);
+                progress.advance(written as u64);
             }
             stream.write_all(&m.tail)?;
-            progress.done();
+            progress.finish(false);
         }
         stream.flush()
     })();
@@ -252,6 +248,8 @@ enum ReadError {
     Io(std::io::Error),
 }
 
+/// Reads one answer within `wait`: the bytes come from the socket, their meaning from
+/// [`proto::parse_response_head`] and [`proto::dechunk`].
 fn read_response(stream: &mut TcpStream, wait: Duration) -> Result<Response, ReadError> {
     let deadline = Instant::now() + wait;
     let mut data = Vec::new();
@@ -276,52 +274,23 @@ fn read_response(stream: &mut TcpStream, wait: Duration) -> Result<Response, Rea
             }
         }
     };
-    let head_end = loop {
-        if let Some(i) = find(&data, b"\r\n\r\n") {
-            break i;
-        }
-        if data.len() > MAX_HEAD {
-            return Err(ReadError::Malformed("the header is too long"));
+    let head = loop {
+        if let Some(h) = proto::parse_response_head(&data).map_err(ReadError::Malformed)? {
+            break h;
         }
         if read_more(stream, &mut data)? == 0 {
             return Err(ReadError::Closed);
         }
     };
-    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| {
-            let mut parts = l.split_whitespace();
-            let version = parts.next()?;
-            version.starts_with("HTTP/").then_some(())?;
-            parts.next()?.parse::<u16>().ok()
-        })
-        .ok_or(ReadError::Malformed("no status line"))?;
-    let mut content_length = None;
-    let mut chunked = false;
-    let mut content_encoding = None;
-    for l in lines {
-        let Some((name, value)) = l.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => content_length = value.parse::<usize>().ok(),
-            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-            "content-encoding" => content_encoding = Some(value.to_string()),
-            _ => {}
-        }
-    }
-    let mut body = data.split_off(head_end + 4);
-    if chunked {
+    let mut body = data.split_off(head.body_start);
+    if head.chunked {
         loop {
-            if let Some(decoded) = dechunk(&body) {
+            if let Some(decoded) = proto::dechunk(&body) {
                 body = decoded;
                 break;
             }
-            if body.len() > MAX_BODY {
-                body.truncate(MAX_BODY);
+            if body.len() > proto::MAX_BODY {
+                body.truncate(proto::MAX_BODY);
                 break;
             }
             match read_more(stream, &mut body) {
@@ -331,45 +300,24 @@ fn read_response(stream: &mut TcpStream, wait: Duration) -> Result<Response, Rea
             }
         }
     } else {
-        let want = content_length.unwrap_or(MAX_BODY).min(MAX_BODY);
+        let want = head
+            .content_length
+            .unwrap_or(proto::MAX_BODY)
+            .min(proto::MAX_BODY);
         while body.len() < want {
             match read_more(stream, &mut body) {
                 Ok(0) => break,
                 Ok(_) => {}
                 // Without a length the body ends with the connection; the status decides.
-                Err(ReadError::Timeout) if content_length.is_none() => break,
+                Err(ReadError::Timeout) if head.content_length.is_none() => break,
                 Err(e) => return Err(e),
             }
         }
         body.truncate(want);
     }
     Ok(Response {
-        status,
-        content_encoding,
+        status: head.status,
+        content_encoding: head.content_encoding,
         body,
     })
-}
-
-/// The decoded body once the final chunk arrived.
-fn dechunk(data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    loop {
-        let line_end = at + find(&data[at..], b"\r\n")?;
-        let size_text = String::from_utf8_lossy(&data[at..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        at = line_end + 2;
-        if size == 0 {
-            return Some(out);
-        }
-        if data.len() < at + size + 2 {
-            return None;
-        }
-        out.extend_from_slice(&data[at..at + size]);
-        at += size + 2;
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }

@@ -4,46 +4,53 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 
-/// Progress of one region being written, then verified.
-pub struct Progress {
+/// Draws a transfer's [`thinger_patch_delivery::Progress`]: one region at a time, as a bar on a
+/// terminal and as a line every tenth otherwise (with status lines only then: a bar says it).
+pub struct Bar {
     bar: Option<ProgressBar>,
     /// Plain mode: the last tenth printed.
-    last_tenth: Option<usize>,
-    total: usize,
+    last_tenth: Option<u64>,
+    total: u64,
     label: String,
-    /// Names of the regions, by flash address, for `init(addr, ..)` calls.
-    labels: Vec<(u32, String)>,
     terminal: bool,
+    /// Whether status lines are shown (flash: yes; OTA: the summary says it).
+    status: bool,
 }
 
-impl Progress {
-    /// `labels`: what lands at each address (`0x10000` → `factory partition factory`).
-    pub fn new(terminal: bool, labels: Vec<(u32, String)>) -> Self {
-        Progress {
+impl Bar {
+    /// A bar on a terminal, plain lines otherwise.
+    pub fn new(terminal: bool) -> Self {
+        Bar {
             bar: None,
             last_tenth: None,
             total: 0,
             label: String::new(),
-            labels,
             terminal,
+            status: true,
         }
     }
 
-    fn label_for(&self, addr: u32) -> String {
-        self.labels
-            .iter()
-            .find(|(a, _)| *a == addr)
-            .map_or_else(|| format!("{addr:#x}"), |(a, l)| format!("{a:#08x} {l}"))
+    /// Shows the transfer only, not the status lines.
+    pub fn quiet_status(mut self) -> Self {
+        self.status = false;
+        self
     }
 
-    /// A region starts: `total` steps (chunks, or percent for esptool).
-    pub fn start(&mut self, addr: u32, total: usize) {
+    fn finish_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl thinger_patch_delivery::Progress for Bar {
+    fn start(&mut self, what: &str, total: u64) {
         self.finish_bar();
         self.total = total.max(1);
-        self.label = self.label_for(addr);
+        self.label = what.to_string();
         self.last_tenth = None;
         if self.terminal {
-            let bar = ProgressBar::new(self.total as u64);
+            let bar = ProgressBar::new(self.total);
             bar.set_style(
                 ProgressStyle::with_template("{msg:<40} [{bar:30}] {percent:>3}% {elapsed}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -56,50 +63,59 @@ impl Progress {
         }
     }
 
-    pub fn step(&mut self, current: usize) {
+    fn advance(&mut self, done: u64) {
         if let Some(bar) = &self.bar {
-            bar.set_position(current as u64);
+            bar.set_position(done);
             return;
         }
-        let tenth = (current.min(self.total) * 10) / self.total;
+        let tenth = (done.min(self.total) * 10) / self.total;
         if tenth > 0 && self.last_tenth.is_none_or(|t| tenth > t) {
             self.last_tenth = Some(tenth);
             line(&format!("  {} {:>3}%", self.label, tenth * 10));
         }
     }
 
-    pub fn verifying(&mut self) {
+    fn verifying(&mut self) {
         match &self.bar {
             Some(bar) => bar.set_message(format!("verifying {}", self.label)),
             None => line(&format!("  {} verifying (MD5)", self.label)),
         }
     }
 
-    pub fn done(&mut self, skipped: bool) {
+    fn finish(&mut self, skipped: bool) {
+        if self.label.is_empty() {
+            return; // finished already, or never started
+        }
+        let label = std::mem::take(&mut self.label);
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
             line(&format!(
-                "{} {}",
-                if skipped { "unchanged" } else { "written" },
-                self.label
+                "{} {label}",
+                if skipped { "unchanged" } else { "written" }
             ));
         } else {
             line(&format!(
-                "  {} {}",
-                self.label,
+                "  {label} {}",
                 if skipped { "unchanged" } else { "done" }
             ));
         }
     }
 
-    fn finish_bar(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+    fn status(&mut self, text: &str) {
+        // esptool's own lines only where no bar shows the progress (CI logs).
+        let tool_line = text.starts_with("esptool: ");
+        if !self.status || (tool_line && self.terminal) {
+            return;
+        }
+        if tool_line {
+            line(&format!("  {text}"));
+        } else {
+            line(text);
         }
     }
 }
 
-impl Drop for Progress {
+impl Drop for Bar {
     fn drop(&mut self) {
         self.finish_bar();
     }
@@ -108,24 +124,6 @@ impl Drop for Progress {
 fn line(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{text}");
-}
-
-impl espflash::target::ProgressCallbacks for Progress {
-    fn init(&mut self, addr: u32, total: usize) {
-        self.start(addr, total);
-    }
-
-    fn update(&mut self, current: usize) {
-        self.step(current);
-    }
-
-    fn verifying(&mut self) {
-        Progress::verifying(self);
-    }
-
-    fn finish(&mut self, skipped: bool) {
-        self.done(skipped);
-    }
 }
 
 /// `12.3 KiB/s` style rate.

@@ -3,8 +3,8 @@
 //! back by TCP and receives the image in chunks, answering each with a count,
 //! and at the end `OK` or an error line. Every wait is bounded.
 
-use super::Progress;
-use crate::exit::{self, CliError};
+use crate::error::Error;
+use crate::progress::Progress;
 use serde::Serialize;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -20,11 +20,15 @@ pub struct Upload<'a> {
     pub host: &'a str,
     /// Its resolved address and ArduinoOTA UDP port.
     pub device: SocketAddr,
+    /// The Arduino core it runs (chunk size, default port).
     pub core: Core,
+    /// Firmware or file system.
     pub target: Target,
+    /// The bytes to send.
     pub data: &'a [u8],
     /// The file name `espota.py` would hash into the client nonce.
     pub file_name: &'a str,
+    /// The OTA password (never printed).
     pub password: Option<&'a Value>,
     /// Local TCP port to offer; `None` lets the system choose a free one.
     pub host_port: Option<u16>,
@@ -40,20 +44,23 @@ pub struct Upload<'a> {
 /// How the device was authenticated.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct AuthUsed {
+    /// The scheme the device asked for.
     pub scheme: AuthScheme,
+    /// The password hash that was accepted.
     pub password_hash: PasswordHash,
 }
 
 /// A finished upload.
 #[derive(Debug, Clone)]
 pub struct Sent {
+    /// How the device was authenticated, if it asked.
     pub auth: Option<AuthUsed>,
     /// The local address and port the device connected back to.
     pub offered: SocketAddr,
 }
 
-fn device_error(message: impl Into<String>) -> CliError {
-    CliError::new(exit::DEVICE, message)
+fn device_error(message: impl Into<String>) -> Error {
+    Error::device(message)
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
@@ -70,7 +77,7 @@ fn secs(d: Duration) -> String {
 }
 
 /// Runs the whole exchange.
-pub fn send(u: &Upload, progress: &mut Progress) -> Result<Sent, CliError> {
+pub fn send(u: &Upload, progress: &mut dyn Progress) -> Result<Sent, Error> {
     let md5 = proto::md5_hex(u.data);
     let unspecified: SocketAddr = if u.device.is_ipv4() {
         "0.0.0.0:0".parse().expect("address")
@@ -128,7 +135,7 @@ pub fn send(u: &Upload, progress: &mut Progress) -> Result<Sent, CliError> {
 }
 
 /// Sends the invitation up to `u.invitations` times; returns the first reply.
-fn invite(udp: &UdpSocket, u: &Upload, invitation: &str) -> Result<Reply, CliError> {
+fn invite(udp: &UdpSocket, u: &Upload, invitation: &str) -> Result<Reply, Error> {
     let tries = u.invitations.max(1);
     let mut buf = [0u8; 256];
     for _ in 0..tries {
@@ -150,7 +157,7 @@ fn invite(udp: &UdpSocket, u: &Upload, invitation: &str) -> Result<Reply, CliErr
     )))
 }
 
-fn unreachable(u: &Upload, e: &std::io::Error) -> CliError {
+fn unreachable(u: &Upload, e: &std::io::Error) -> Error {
     if e.kind() == ErrorKind::ConnectionRefused {
         device_error(format!(
             "nothing listens on {} ({}, UDP): the device refused the invitation (ICMP port unreachable); check --ota-port ({} by default for the {} core) and that the firmware runs ArduinoOTA",
@@ -167,7 +174,7 @@ fn unreachable(u: &Upload, e: &std::io::Error) -> CliError {
     }
 }
 
-fn refused_at_begin(u: &Upload, text: &str) -> CliError {
+fn refused_at_begin(u: &Upload, text: &str) -> Error {
     let reason = text.trim_start_matches("ERR:").trim();
     device_error(format!(
         "{} refused the update before the transfer: {reason} (the Updater could not begin: an image of {} bytes must fit the device's free sketch space or file system)",
@@ -186,7 +193,7 @@ fn authenticate(
     md5: &str,
     first_nonce: String,
     scheme: AuthScheme,
-) -> Result<AuthUsed, CliError> {
+) -> Result<AuthUsed, Error> {
     let password = u.password.ok_or_else(|| {
         device_error(format!(
             "{} asks for the OTA password ({} scheme): pass it with --password-env VAR or --password-prompt",
@@ -273,7 +280,7 @@ fn describe(r: &Reply) -> String {
 
 /// Waits for the device's TCP connection. Only the device may connect: the image holds
 /// personal values.
-fn accept(listener: &TcpListener, u: &Upload, offered: SocketAddr) -> Result<TcpStream, CliError> {
+fn accept(listener: &TcpListener, u: &Upload, offered: SocketAddr) -> Result<TcpStream, Error> {
     listener
         .set_nonblocking(true)
         .map_err(|e| device_error(format!("cannot poll the listening socket: {e}")))?;
@@ -338,7 +345,7 @@ allow incoming TCP connections on port {} (pin it with --host-port {} to open ju
 
 /// Streams the image and reads the device's answers: the next chunk goes only once every
 /// byte sent so far is acknowledged (see [`AnswerScanner`] for the accounting rule).
-fn transfer(mut stream: TcpStream, u: &Upload, progress: &mut Progress) -> Result<(), CliError> {
+fn transfer(mut stream: TcpStream, u: &Upload, progress: &mut dyn Progress) -> Result<(), Error> {
     let setup =
         |e: std::io::Error| device_error(format!("cannot configure the device's connection: {e}"));
     stream.set_nodelay(true).map_err(setup)?;
@@ -346,6 +353,7 @@ fn transfer(mut stream: TcpStream, u: &Upload, progress: &mut Progress) -> Resul
     let total = u.data.len();
     let mut acks = AnswerScanner::new(total);
     let mut buf = [0u8; 512];
+    progress.start(u.target.what(), total as u64);
     for chunk in u.data.chunks(u.core.chunk_len()) {
         if let Err(e) = stream.write_all(chunk) {
             return Err(after_failure(&mut stream, &mut acks, u, &e));
@@ -371,9 +379,9 @@ fn transfer(mut stream: TcpStream, u: &Upload, progress: &mut Progress) -> Resul
                 Err(e) => return Err(after_failure(&mut stream, &mut acks, u, &e)),
             }
         }
-        progress.update(acks.acknowledged(), total);
+        progress.advance(acks.acknowledged() as u64);
     }
-    progress.done();
+    progress.finish(false);
     // The final answer: the device checks the MD5 and the image, then says OK.
     let deadline = Instant::now() + u.result_timeout;
     loop {
@@ -418,8 +426,8 @@ fn account(acks: &AnswerScanner) -> String {
 }
 
 /// `OK`: a success only when it came after the device acknowledged every byte.
-fn confirmed(acks: &AnswerScanner, u: &Upload, progress: &mut Progress) -> Result<(), CliError> {
-    progress.done();
+fn confirmed(acks: &AnswerScanner, u: &Upload, progress: &mut dyn Progress) -> Result<(), Error> {
+    progress.finish(false);
     if acks.complete() {
         return Ok(());
     }
@@ -430,7 +438,7 @@ fn confirmed(acks: &AnswerScanner, u: &Upload, progress: &mut Progress) -> Resul
     )))
 }
 
-fn stalled(u: &Upload, acks: &AnswerScanner) -> CliError {
+fn stalled(u: &Upload, acks: &AnswerScanner) -> Error {
     device_error(format!(
         "{} stopped answering: no acknowledgement within {}; it {}; the connection stalled (WiFi, or the device is busy)",
         u.host,
@@ -439,7 +447,7 @@ fn stalled(u: &Upload, acks: &AnswerScanner) -> CliError {
     ))
 }
 
-fn refused(u: &Upload, acks: &AnswerScanner, text: &str) -> CliError {
+fn refused(u: &Upload, acks: &AnswerScanner, text: &str) -> Error {
     device_error(format!(
         "{} refused the image: {text}; it {}",
         u.host,
@@ -449,7 +457,7 @@ fn refused(u: &Upload, acks: &AnswerScanner, text: &str) -> CliError {
 
 /// Text that is not `OK` began: nothing more is sent; the rest of its line is read for a
 /// moment (bounded), then reported.
-fn rest_of_answer(stream: &mut TcpStream, acks: &mut AnswerScanner, u: &Upload) -> CliError {
+fn rest_of_answer(stream: &mut TcpStream, acks: &mut AnswerScanner, u: &Upload) -> Error {
     let deadline = Instant::now() + u.timeout.min(Duration::from_secs(2));
     let mut buf = [0u8; 512];
     loop {
@@ -472,7 +480,7 @@ fn rest_of_answer(stream: &mut TcpStream, acks: &mut AnswerScanner, u: &Upload) 
 }
 
 /// The connection closed: an answer received before, or a drop.
-fn closed(acks: &AnswerScanner, u: &Upload) -> CliError {
+fn closed(acks: &AnswerScanner, u: &Upload) -> Error {
     match acks.at_end() {
         Some(text) => refused(u, acks, &text),
         None => device_error(format!(
@@ -491,7 +499,7 @@ fn after_failure(
     acks: &mut AnswerScanner,
     u: &Upload,
     e: &std::io::Error,
-) -> CliError {
+) -> Error {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let mut buf = [0u8; 512];
     for _ in 0..8 {

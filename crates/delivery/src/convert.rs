@@ -2,16 +2,18 @@
 //! an app image or a merged bootloader + partition table + app image with
 //! espflash's library.
 
+use crate::error::{Error, Result};
 use espflash::flasher::{FlashData, FlashFrequency, FlashMode, FlashSettings, FlashSize};
 use espflash::image_format::idf::IdfBootloaderFormat;
 use std::path::PathBuf;
 use std::str::FromStr;
-use thinger_patch_cli::exit::{self, CliError};
 use thinger_patch_core::Chip;
+use thinger_patch_core::config::build::{FlashFreq, FlashMode as Mode, FlashSize as Size};
 
 /// A setting and where it came from (for error messages).
 #[derive(Debug, Clone)]
 pub struct Sourced<T> {
+    /// The setting.
     pub value: T,
     /// `--chip`, `[build] chip in thinger-patch.toml`, ...
     pub from: String,
@@ -20,14 +22,23 @@ pub struct Sourced<T> {
 /// Everything the converter needs besides the ELF.
 #[derive(Debug, Clone, Default)]
 pub struct ImageSettings {
+    /// The chip, when given.
     pub chip: Option<Sourced<Chip>>,
-    pub flash_mode: Option<&'static str>,
-    pub flash_size: Option<&'static str>,
-    pub flash_freq: Option<&'static str>,
+    /// SPI flash mode (else the bootloader's).
+    pub flash_mode: Option<Mode>,
+    /// Flash size (else 4 MB).
+    pub flash_size: Option<Size>,
+    /// Flash frequency (else the chip's).
+    pub flash_freq: Option<FlashFreq>,
+    /// A partition table (CSV or binary) instead of espflash's default.
     pub partition_table: Option<Sourced<PathBuf>>,
+    /// A bootloader instead of espflash's bundled one.
     pub bootloader: Option<Sourced<PathBuf>>,
+    /// Where the partition table goes.
     pub partition_table_offset: Option<u32>,
+    /// The app partition the image is for.
     pub target_app_partition: Option<String>,
+    /// One merged file: bootloader, partition table and app at their offsets.
     pub merged: bool,
 }
 
@@ -62,9 +73,9 @@ pub fn resolve_chip(
     triple: Option<&str>,
     from_elf: Option<Chip>,
     elf_label: &str,
-) -> Result<Chip, CliError> {
+) -> Result<Chip> {
     let by_triple = triple.map(chips_for_triple).unwrap_or_default();
-    let bad = |m: String| CliError::new(exit::INVALID, m);
+    let bad = Error::refused;
     if let Some(e) = explicit {
         if let Some(t) = triple.filter(|t| is_esp_triple(t))
             && !by_triple.contains(&e.value)
@@ -110,61 +121,56 @@ pub fn resolve_chip(
     }
 }
 
-fn flash_mode(s: &str) -> FlashMode {
-    match s {
-        "qio" => FlashMode::Qio,
-        "qout" => FlashMode::Qout,
-        "dout" => FlashMode::Dout,
-        _ => FlashMode::Dio,
+// Every value maps to one of espflash's: no default arm, so a new setting cannot silently
+// become another.
+fn flash_mode(m: Mode) -> FlashMode {
+    match m {
+        Mode::Qio => FlashMode::Qio,
+        Mode::Qout => FlashMode::Qout,
+        Mode::Dio => FlashMode::Dio,
+        Mode::Dout => FlashMode::Dout,
     }
 }
 
-fn flash_size(s: &str) -> FlashSize {
+fn flash_size(s: Size) -> FlashSize {
     match s {
-        "1MB" => FlashSize::_1Mb,
-        "2MB" => FlashSize::_2Mb,
-        "8MB" => FlashSize::_8Mb,
-        "16MB" => FlashSize::_16Mb,
-        "32MB" => FlashSize::_32Mb,
-        "64MB" => FlashSize::_64Mb,
-        "128MB" => FlashSize::_128Mb,
-        "256MB" => FlashSize::_256Mb,
-        _ => FlashSize::_4Mb,
+        Size::Mb1 => FlashSize::_1Mb,
+        Size::Mb2 => FlashSize::_2Mb,
+        Size::Mb4 => FlashSize::_4Mb,
+        Size::Mb8 => FlashSize::_8Mb,
+        Size::Mb16 => FlashSize::_16Mb,
+        Size::Mb32 => FlashSize::_32Mb,
+        Size::Mb64 => FlashSize::_64Mb,
+        Size::Mb128 => FlashSize::_128Mb,
+        Size::Mb256 => FlashSize::_256Mb,
     }
 }
 
-fn flash_freq(s: &str) -> FlashFrequency {
-    match s {
-        "12MHz" => FlashFrequency::_12Mhz,
-        "15MHz" => FlashFrequency::_15Mhz,
-        "16MHz" => FlashFrequency::_16Mhz,
-        "20MHz" => FlashFrequency::_20Mhz,
-        "24MHz" => FlashFrequency::_24Mhz,
-        "26MHz" => FlashFrequency::_26Mhz,
-        "30MHz" => FlashFrequency::_30Mhz,
-        "48MHz" => FlashFrequency::_48Mhz,
-        "60MHz" => FlashFrequency::_60Mhz,
-        "80MHz" => FlashFrequency::_80Mhz,
-        _ => FlashFrequency::_40Mhz,
+fn flash_freq(f: FlashFreq) -> FlashFrequency {
+    match f {
+        FlashFreq::Mhz12 => FlashFrequency::_12Mhz,
+        FlashFreq::Mhz15 => FlashFrequency::_15Mhz,
+        FlashFreq::Mhz16 => FlashFrequency::_16Mhz,
+        FlashFreq::Mhz20 => FlashFrequency::_20Mhz,
+        FlashFreq::Mhz24 => FlashFrequency::_24Mhz,
+        FlashFreq::Mhz26 => FlashFrequency::_26Mhz,
+        FlashFreq::Mhz30 => FlashFrequency::_30Mhz,
+        FlashFreq::Mhz40 => FlashFrequency::_40Mhz,
+        FlashFreq::Mhz48 => FlashFrequency::_48Mhz,
+        FlashFreq::Mhz60 => FlashFrequency::_60Mhz,
+        FlashFreq::Mhz80 => FlashFrequency::_80Mhz,
     }
 }
 
 /// Converts `elf` for `chip`: the app image, or with `merged` one file holding
 /// the bootloader, the partition table and the app at their flash offsets
 /// (gaps filled with 0xFF, as erased flash reads).
-pub fn convert(
-    elf: &[u8],
-    chip: Chip,
-    s: &ImageSettings,
-    elf_label: &str,
-) -> Result<Vec<u8>, CliError> {
+pub fn convert(elf: &[u8], chip: Chip, s: &ImageSettings, elf_label: &str) -> Result<Vec<u8>> {
     let Some(ef_chip) = espflash_chip(chip) else {
-        return Err(CliError::new(
-            exit::INVALID,
-            format!(
-                "{elf_label} is {chip} firmware; cargo thinger-patch makes images for the ESP32 family only. Personalise the ELF with `thinger-patch patch` and convert it with the core's tools"
-            ),
-        ));
+        return Err(Error::refused(format!(
+            "{elf_label} is {chip} firmware; espflash makes images for the ESP32 family only"
+        ))
+        .with_help("personalise the ELF with `thinger-patch patch` and convert it with the ESP8266 core's own tools"));
     };
     let settings = FlashSettings::new(
         s.flash_mode.map(flash_mode),
@@ -188,7 +194,7 @@ pub fn convert(
                 b.from
             ));
         }
-        CliError::new(exit::INVALID, m)
+        Error::refused(m).with_source(e)
     };
     let format = IdfBootloaderFormat::new(
         elf,
@@ -207,7 +213,7 @@ pub fn convert(
         .flash_segments()
         .map(|seg| (seg.addr, seg.data.into_owned()))
         .collect();
-    merge(&segments).map_err(|m| CliError::new(exit::INVALID, format!("{elf_label}: {m}")))
+    merge(&segments).map_err(|m| Error::refused(format!("{elf_label}: {m}")))
 }
 
 /// Lays `(offset, bytes)` parts out in one flash image, 0xFF between them.
@@ -260,13 +266,13 @@ mod tests {
         // Ambiguous: ask for the chip.
         let e = resolve_chip(None, Some(c3), None, "fw").unwrap_err();
         assert!(
-            e.message.contains("[build]") && e.message.contains("esp32c3"),
+            e.to_string().contains("[build]") && e.to_string().contains("esp32c3"),
             "{e}"
         );
         // Mismatches are errors naming both sides.
         let e = resolve_chip(Some(&from(Chip::Esp32s3)), Some(c3), None, "fw").unwrap_err();
         assert!(
-            e.message.contains("esp32s3") && e.message.contains(c3),
+            e.to_string().contains("esp32s3") && e.to_string().contains(c3),
             "{e}"
         );
         let e = resolve_chip(
@@ -276,7 +282,7 @@ mod tests {
             "fw",
         )
         .unwrap_err();
-        assert!(e.message.contains("linked for esp32c3"), "{e}");
+        assert!(e.to_string().contains("linked for esp32c3"), "{e}");
         // An unknown (custom) triple does not get in the way of an explicit chip.
         assert_eq!(
             resolve_chip(Some(&from(Chip::Esp32c6)), Some("my-custom"), None, "fw").unwrap(),

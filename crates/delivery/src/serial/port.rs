@@ -1,9 +1,8 @@
-//! Which serial port: `--port`, else `ESPFLASH_PORT`, else the one likely ESP
-//! serial port. Several candidates are offered on a terminal and listed in an
-//! error otherwise: never silently "the first port".
+//! Which serial port: the one named, else `ESPFLASH_PORT`, else the one likely
+//! ESP serial port. Several candidates are for the user to pick (a front end
+//! asks) and listed in an error otherwise: never silently "the first port".
 
-use crate::CliResult;
-use crate::exit::{self, CliError};
+use crate::error::{Error, Kind, Result};
 
 /// USB vendor ids of the bridges found on ESP boards: Espressif's own USB
 /// (USB-Serial-JTAG, USB-OTG), Silicon Labs CP210x, WCH CH340/CH9102, FTDI.
@@ -15,6 +14,7 @@ pub const PORT_ENV: &str = "ESPFLASH_PORT";
 /// A serial port as the system lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortInfo {
+    /// The port's name (`/dev/ttyUSB0`, `COM3`).
     pub name: String,
     /// `(vid, pid)` for USB ports.
     pub usb: Option<(u16, u16)>,
@@ -80,7 +80,7 @@ pub fn likely_name(name: &str) -> bool {
 /// The decision, before any prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Choice {
-    /// Use this port; the text says why (`--port`, `ESPFLASH_PORT`, the only candidate).
+    /// Use this port; the text says why (named, `ESPFLASH_PORT`, the only candidate).
     Use(String, &'static str),
     /// Ask the user to pick one of these.
     Ask(Vec<PortInfo>),
@@ -94,7 +94,7 @@ pub fn choose(
     env: Option<&str>,
     ports: &[PortInfo],
     interactive: bool,
-) -> CliResult<Choice> {
+) -> Result<Choice> {
     if let Some(p) = explicit.filter(|p| !p.is_empty()) {
         return Ok(Choice::Use(p.to_string(), "--port"));
     }
@@ -129,10 +129,9 @@ pub fn choose(
                         .join(", ")
                 )
             };
-            Err(CliError::new(
-                exit::DEVICE,
+            Err(Error::device(format!("no ESP serial port found ({seen})")).with_help(
                 format!(
-                    "no ESP serial port found ({seen}); connect the board with a data-capable USB cable, or name the port with --port PORT or {PORT_ENV}"
+                    "connect the board with a data-capable USB cable, or name the port (--port PORT or {PORT_ENV})"
                 ),
             ))
         }
@@ -141,8 +140,8 @@ pub fn choose(
             "the only ESP serial port found",
         )),
         _ if interactive => Ok(Choice::Ask(candidates)),
-        _ => Err(CliError::new(
-            exit::USAGE,
+        _ => Err(Error::new(
+            Kind::Usage,
             format!(
                 "several ESP serial ports found; name one with --port PORT or {PORT_ENV}:\n{}",
                 candidates
@@ -190,35 +189,6 @@ pub fn system_ports() -> Vec<PortInfo> {
 /// The USB ids of `name`, when the system lists it as a USB port.
 pub fn usb_ids(name: &str, ports: &[PortInfo]) -> Option<(u16, u16)> {
     ports.iter().find(|p| p.name == name).and_then(|p| p.usb)
-}
-
-/// Asks on the terminal (stderr for the list, stdin for the answer).
-pub fn ask(candidates: &[PortInfo]) -> CliResult<String> {
-    use std::io::{BufRead, Write};
-    let mut err = std::io::stderr();
-    let _ = writeln!(err, "Several ESP serial ports found:");
-    for (i, p) in candidates.iter().enumerate() {
-        let _ = writeln!(err, "  {}) {}", i + 1, p.describe());
-    }
-    for _ in 0..3 {
-        let _ = write!(err, "Which one? [1-{}] ", candidates.len());
-        let _ = err.flush();
-        let mut line = String::new();
-        let n = std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| CliError::new(exit::IO, format!("cannot read the answer: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        if let Some(i) = parse_answer(&line, candidates.len()) {
-            return Ok(candidates[i].name.clone());
-        }
-    }
-    Err(CliError::new(
-        exit::USAGE,
-        format!("no port chosen; name one with --port PORT or {PORT_ENV}"),
-    ))
 }
 
 #[cfg(test)]
@@ -288,24 +258,24 @@ mod tests {
             plain("/dev/ttyS0"),
         ];
         let e = choose(None, None, &ports, false).unwrap_err();
-        assert_eq!(e.code, exit::USAGE);
+        assert_eq!(e.kind(), Kind::Usage);
         assert!(
-            e.message.contains("several ESP serial ports"),
+            e.to_string().contains("several ESP serial ports"),
             "{}",
-            e.message
+            e.to_string()
         );
         assert!(
-            e.message.contains("/dev/ttyUSB0 (USB 10c4:ea60"),
+            e.to_string().contains("/dev/ttyUSB0 (USB 10c4:ea60"),
             "{}",
-            e.message
+            e.to_string()
         );
         assert!(
-            e.message.contains("/dev/ttyUSB1 (USB 1a86:7523"),
+            e.to_string().contains("/dev/ttyUSB1 (USB 1a86:7523"),
             "{}",
-            e.message
+            e.to_string()
         );
-        assert!(!e.message.contains("ttyS0"), "{}", e.message);
-        assert!(e.message.contains("--port"), "{}", e.message);
+        assert!(!e.to_string().contains("ttyS0"), "{}", e.to_string());
+        assert!(e.to_string().contains("--port"), "{}", e.to_string());
         // On a terminal: ask, sorted by name.
         match choose(None, None, &ports, true).unwrap() {
             Choice::Ask(c) => {
@@ -319,13 +289,17 @@ mod tests {
     #[test]
     fn no_candidate_lists_what_was_seen() {
         let e = choose(None, None, &[plain("/dev/ttyS0")], false).unwrap_err();
-        assert_eq!(e.code, exit::DEVICE);
-        assert!(e.message.contains("only /dev/ttyS0"), "{}", e.message);
+        assert_eq!(e.kind(), Kind::Device);
+        assert!(
+            e.to_string().contains("only /dev/ttyS0"),
+            "{}",
+            e.to_string()
+        );
         let e = choose(None, None, &[], true).unwrap_err();
         assert!(
-            e.message.contains("no serial ports at all"),
+            e.to_string().contains("no serial ports at all"),
             "{}",
-            e.message
+            e.to_string()
         );
     }
 

@@ -2,8 +2,7 @@
 //! handing it the personalised image without a file on disk, running it and
 //! reading what it says (chip, MAC, progress, errors).
 
-use crate::CliResult;
-use crate::exit::{self, CliError};
+use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -19,6 +18,7 @@ pub const ENV: &str = "THINGER_PATCH_ESPTOOL";
 /// How to run esptool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Esptool {
+    /// The program to run (esptool, or a Python interpreter).
     pub program: PathBuf,
     /// Arguments before esptool's own (`-m esptool`, a script path).
     pub prefix: Vec<OsString>,
@@ -43,6 +43,7 @@ impl Esptool {
         }
     }
 
+    /// `esptool v5.6.0 (esptool on PATH)`.
     pub fn describe(&self) -> String {
         let v = self
             .version
@@ -101,8 +102,11 @@ pub enum Candidate {
     Module(PathBuf),
     /// A script run by a Python interpreter (PlatformIO, Arduino core).
     Script {
+        /// The interpreter.
         python: PathBuf,
+        /// The script.
         script: PathBuf,
+        /// Where it was found, for messages.
         source: String,
     },
 }
@@ -110,17 +114,14 @@ pub enum Candidate {
 /// Finds esptool: [`ENV`] (must work when set), then `esptool`/`esptool.py` on PATH,
 /// `python3 -m esptool`, PlatformIO's `tool-esptoolpy`, the Arduino ESP8266 core's
 /// bundled esptool.
-pub fn find() -> CliResult<Esptool> {
+pub fn find() -> Result<Esptool> {
     if let Some(v) = std::env::var_os(ENV).filter(|v| !v.is_empty()) {
         let mut t = from_override(&v)?;
         if !t.probe() {
-            return Err(CliError::new(
-                exit::IO,
-                format!(
-                    "{ENV}={} does not run as esptool (`esptool version` failed); point it at a working esptool, or unset it",
-                    Path::new(&v).display()
-                ),
-            ));
+            return Err(Error::local(format!(
+                "{ENV}={} does not run as esptool (`esptool version` failed); point it at a working esptool, or unset it",
+                Path::new(&v).display()
+            )));
         }
         return Ok(t);
     }
@@ -154,7 +155,7 @@ pub fn find() -> CliResult<Esptool> {
         }
     }
     // A tool this computer lacks is a local problem (exit 3), not a device error.
-    Err(CliError::new(exit::IO, not_found_message()))
+    Err(Error::local(not_found_message()))
 }
 
 /// The message when no esptool is found: how to get one.
@@ -164,31 +165,23 @@ pub fn not_found_message() -> String {
     )
 }
 
-fn from_override(v: &std::ffi::OsStr) -> CliResult<Esptool> {
+fn from_override(v: &std::ffi::OsStr) -> Result<Esptool> {
     let p = PathBuf::from(v);
     let source = format!("{ENV}={}", p.display());
     let resolved = if p.components().count() > 1 || p.is_file() {
         if !p.is_file() {
-            return Err(CliError::new(
-                exit::IO,
-                format!("{ENV}={}: no such file", p.display()),
-            ));
+            return Err(Error::local(format!("{ENV}={}: no such file", p.display())));
         }
         p
     } else {
-        which::which(&p).map_err(|_| {
-            CliError::new(
-                exit::IO,
-                format!("{ENV}={}: not found on PATH", p.display()),
-            )
-        })?
+        which::which(&p)
+            .map_err(|_| Error::local(format!("{ENV}={}: not found on PATH", p.display())))?
     };
     if resolved.extension().is_some_and(|e| e == "py") {
         let python = python().ok_or_else(|| {
-            CliError::new(
-                exit::IO,
-                format!("{source} is a Python script, and no python3 was found to run it"),
-            )
+            Error::local(format!(
+                "{source} is a Python script, and no python3 was found to run it"
+            ))
         })?;
         return Ok(Esptool {
             program: python,
@@ -299,6 +292,7 @@ fn version_key(p: &Path) -> Vec<u32> {
 /// `/dev/fd/N`); elsewhere a private temporary file (mode 0600), deleted when
 /// this is dropped.
 pub struct ImageFile {
+    /// The path esptool is given.
     pub path: PathBuf,
     #[cfg(target_os = "linux")]
     _memfd: Option<std::fs::File>,
@@ -306,7 +300,8 @@ pub struct ImageFile {
 }
 
 impl ImageFile {
-    pub fn new(bytes: &[u8]) -> CliResult<ImageFile> {
+    /// Holds `bytes` where esptool can read them: an in-memory file on Linux, a private temporary file elsewhere.
+    pub fn new(bytes: &[u8]) -> Result<ImageFile> {
         #[cfg(target_os = "linux")]
         if let Some(f) = memfd(bytes) {
             use std::os::fd::AsRawFd;
@@ -319,14 +314,10 @@ impl ImageFile {
         let dir = tempfile::Builder::new()
             .prefix("thinger-patch-flash-")
             .tempdir()
-            .map_err(|e| {
-                CliError::new(
-                    exit::IO,
-                    format!("cannot create a private temporary folder: {e}"),
-                )
-            })?;
+            .map_err(|e| Error::local(format!("cannot create a private temporary folder: {e}")))?;
         let path = dir.path().join("image.bin");
-        crate::fsio::write_atomic(&path, bytes, true)?;
+        write_private(&path, bytes)
+            .map_err(|e| Error::local(format!("cannot write {}: {e}", path.display())))?;
         Ok(ImageFile {
             path,
             #[cfg(target_os = "linux")]
@@ -334,6 +325,21 @@ impl ImageFile {
             _temp: Some(dir),
         })
     }
+}
+
+/// Writes `bytes` into a new file only the owner can read (the image may hold secrets).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// An anonymous in-memory file holding `bytes`, inheritable by child processes
@@ -357,15 +363,19 @@ fn memfd(bytes: &[u8]) -> Option<std::fs::File> {
 /// What esptool said, as far as this tool cares.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// esptool exited with success.
     pub success: bool,
+    /// The MAC it printed.
     pub mac: Option<String>,
     /// `ESP8266EX` etc.
     pub chip_description: Option<String>,
+    /// It said the written data verified.
     pub verified: bool,
     /// `Some((connected, wanted))` for esptool's "This chip is X, not Y".
     pub wrong_chip: Option<(String, String)>,
     /// esptool's own error lines (`A fatal error occurred: ...`).
     pub errors: Vec<String>,
+    /// Its last lines.
     pub tail: Vec<String>,
 }
 
@@ -452,7 +462,7 @@ pub fn run(
     args: &[OsString],
     limits: &Limits,
     mut on_line: impl FnMut(&str, &mut Outcome),
-) -> CliResult<Outcome> {
+) -> Result<Outcome> {
     let mut outcome = Outcome::default();
     let ran = run_bounded(tool, args, limits, &mut |line: &str| {
         on_line(line, &mut outcome)
@@ -462,36 +472,35 @@ pub fn run(
             outcome.success = success;
             Ok(outcome)
         }
-        Err(Failure::Spawn(e)) => Err(CliError::new(
-            exit::IO,
-            format!("cannot run {}: {e}", tool.describe()),
-        )),
-        Err(Failure::Io(e)) => Err(CliError::new(
-            exit::DEVICE,
-            format!("reading esptool's output or waiting for it failed: {e}"),
-        )),
+        Err(Failure::Spawn(e)) => Err(Error::local(format!("cannot run {}: {e}", tool.describe()))),
+        Err(Failure::Io(e)) => Err(Error::device(format!(
+            "reading esptool's output or waiting for it failed: {e}"
+        ))),
         Err(Failure::Stopped(why)) => {
             let last = outcome.tail.last().map_or(String::new(), |l| {
                 format!("; its last line: \"{}\"", shorten(l))
             });
-            Err(CliError::new(
-                exit::DEVICE,
-                match why {
+            let code = match why {
+                Stop::Stall => "esptool_stall",
+                Stop::Deadline => "esptool_deadline",
+            };
+            Err(Error::device(match why {
                     Stop::Stall => format!(
-                        "esptool printed nothing for {} s and was stopped (with every process it started){last}. The serial port or the board hangs: check the cable, the port and that the board is in its bootloader; if a long erase needs more time, raise --esptool-stall-timeout",
+                        "esptool printed nothing for {} s and was stopped (with every process it started){last}. The serial port or the board hangs: check the cable, the port and that the board is in its bootloader; if a long erase needs more time, allow esptool a longer silence",
                         secs(limits.stall)
                     ),
                     Stop::Deadline => format!(
-                        "esptool did not finish within {} s ({}) and was stopped (with every process it started){last}. Check the port and the board, then run again; --esptool-timeout S sets another limit",
+                        "esptool did not finish within {} s ({}) and was stopped (with every process it started){last}. Check the port and the board, then run again, or allow a longer time",
                         secs(limits.deadline),
                         if limits.deadline_from_flag {
-                            "--esptool-timeout"
+                            "the limit given"
                         } else {
-                            "the limit derived from the image size and --baud"
+                            "the limit derived from the image size and the baud rate"
                         }
                     ),
                 },
-            ))
+            )
+            .with_code(code))
         }
     }
 }
