@@ -206,8 +206,16 @@ pub fn convert(elf: &[u8], chip: Chip, s: &ImageSettings, elf_label: &str) -> Re
     )
     .map_err(fail)?;
     if !s.merged {
-        let mut segments: Vec<_> = format.ota_segments().collect();
-        return Ok(std::mem::take(&mut segments[0].data).into_owned());
+        // One app segment is what espflash makes; none would be a converter bug, not a panic.
+        return format
+            .ota_segments()
+            .next()
+            .map(|seg| seg.data.into_owned())
+            .ok_or_else(|| {
+                Error::refused(format!(
+                    "{elf_label}: espflash made no app image from it (is it firmware with a code segment?)"
+                ))
+            });
     }
     let segments: Vec<(u32, Vec<u8>)> = format
         .flash_segments()
