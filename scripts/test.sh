@@ -2,7 +2,7 @@
 # The project's full test run (what CI runs through .ci/run):
 #
 #   setup (scripts/setup-test-env.sh) -> cargo fmt --check -> clippy -D warnings
-#   -> wasm32 library build -> hooks scripts/ci.d/*.sh -> cargo test --workspace
+#   -> crate dependency rules -> wasm32 library build -> hooks scripts/ci.d/*.sh -> cargo test --workspace
 #
 # Stops at the first failing step. Extra arguments are passed to `cargo test`, e.g.
 #   ./scripts/test.sh -- --nocapture
@@ -62,6 +62,10 @@ step_done
 
 section "cargo clippy --workspace --all-targets --locked -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step_done
+
+section "scripts/check-deps.sh (the crate dependency rules of docs/architecture.md)"
+bash "$REPO/scripts/check-deps.sh"
 step_done
 
 section "cargo build -p thinger-patch-core --target wasm32-unknown-unknown --locked"
