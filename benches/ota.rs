@@ -1,5 +1,5 @@
 //! OTA of a 1 MiB image on loopback (`cargo bench --bench ota`): `thinger-patch ota`
-//! against the ArduinoOTA device simulator of the tests (`tests/ota_sim/arduino.rs`, ESP32
+//! against the ArduinoOTA device simulator of the tests (`thinger_patch_test_kit::arduino_ota`, ESP32
 //! 3.3.1+ behaviour: 1024-byte chunks, each answered with a count), compared with
 //!
 //! - `espota_py`: the Arduino core's own `espota.py` against the same simulator, sending the
@@ -17,9 +17,9 @@
 //! `$THINGER_PATCH_BIN`. After criterion's report the bench times each function again
 //! (medians of 15 interleaved runs) and prints the ratios. Everything stays on 127.0.0.1.
 
-#[path = "../tests/ota_sim/arduino.rs"]
-mod arduino;
 mod common;
+
+use thinger_patch_test_kit::arduino_ota as arduino;
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use std::io::{Read, Write};

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Fills fuzz/corpus/<target>/ with seeds: the synthetic images that tests/malformed.rs builds
+# Fills fuzz/corpus/<target>/ with seeds: the synthetic images that tests/suite/malformed.rs builds
 # (written by its `write_fuzz_seed_corpus` test) and copies of the real fixtures from
 # ../shared/fixtures/third-party (or $THINGER_PATCH_FIXTURES) up to 200 KiB. fuzz/corpus is
 # gitignored: nothing here is ever committed.
@@ -10,7 +10,7 @@ corpus="$here/corpus"
 fixtures="${THINGER_PATCH_FIXTURES:-$root/../shared/fixtures/third-party}"
 
 THINGER_PATCH_FUZZ_CORPUS="$corpus" cargo test --quiet --manifest-path "$root/Cargo.toml" \
-    --test malformed write_fuzz_seed_corpus -- --exact
+    --test suite malformed::write_fuzz_seed_corpus -- --exact
 
 if [ ! -d "$fixtures" ]; then
     echo "no fixtures at $fixtures: synthetic seeds only"

@@ -6,7 +6,7 @@
 #
 # Stops at the first failing step. Extra arguments are passed to `cargo test`, e.g.
 #   ./scripts/test.sh -- --nocapture
-#   ./scripts/test.sh --test common_selftest
+#   ./scripts/test.sh --test suite common_selftest::
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -97,6 +97,9 @@ done
 
 section "cargo test --workspace --locked${*:+ $*}"
 test_log="$(mktemp "${TMPDIR:-/tmp}/thinger-patch-test.XXXXXX")"
+# Tests that cannot run here append why to this file (thinger_patch_test_kit::skip).
+skip_log="$(mktemp "${TMPDIR:-/tmp}/thinger-patch-skips.XXXXXX")"
+export THINGER_PATCH_SKIP_LOG="$skip_log"
 set +e
 cargo test --workspace --locked "$@" 2>&1 | tee "$test_log"
 test_rc=${PIPESTATUS[0]}
@@ -134,6 +137,13 @@ awk '
     }
 ' "$test_log"
 rm -f "$test_log"
+if [[ -s "$skip_log" ]]; then
+    printf '  skipped (%d; each passed without doing that part):\n' "$(wc -l <"$skip_log")"
+    LC_ALL=C sort "$skip_log" | sed 's/^/    /'
+else
+    printf '  skipped: none\n'
+fi
+rm -f "$skip_log"
 
 if ((test_rc != 0)); then
     exit "$test_rc"

@@ -57,7 +57,7 @@ fn absent(what: &str) -> bool {
         !in_ci(),
         "{what} is absent, and CI=true makes this a failure, not a skip (scripts/setup-test-env.sh installs it)"
     );
-    eprintln!("skipping: {what} is absent");
+    thinger_patch_test_kit::skip(&format!("{what} is absent"));
     false
 }
 

@@ -28,7 +28,7 @@ fn fixture(rel: &str) -> Option<Vec<u8>> {
     let dir = repo().join("../shared/fixtures/third-party");
     if !dir.is_dir() {
         assert!(!in_ci(), "{} is absent and CI=true", dir.display());
-        eprintln!("skipping: ../shared/fixtures is absent");
+        thinger_patch_test_kit::skip("../shared/fixtures is absent");
         return None;
     }
     Some(std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}")))

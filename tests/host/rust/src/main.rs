@@ -1,4 +1,4 @@
-//! Host program using the `thinger-slot` crate, for `tests/host_programs.rs`: patched by
+//! Host program using the `thinger-slot` crate, for `tests/suite/host_programs.rs`: patched by
 //! thinger-patch like firmware, then run. Prints every slot as `key=value`, `key.len=N` and
 //! `key.patched=0|1`, so the test sees what the optimised (`lto = "fat"`, `opt-level = "s"`)
 //! program really reads.

@@ -1,4 +1,4 @@
-//! A simulated ESP serial bootloader on a pseudo-terminal, for `tests/flash_sim.rs`.
+//! A simulated ESP serial bootloader on a pseudo-terminal, for `tests/suite/flash_sim.rs`.
 //!
 //! The test side opens a pty pair, hands the slave's path (`/dev/pts/N`) to the
 //! real client (thinger-patch's espflash code, or esptool) and runs the loader

@@ -6,7 +6,7 @@
 //! Needs riscv64-unknown-elf-gcc (with picolibc) and esptool: skipped with a message when they
 //! are missing, a failure under `CI=true`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -241,7 +241,7 @@ fn expand(value: &str, values: &BTreeMap<&str, &str>) -> String {
         let expr = rest[start + 3..end].trim();
         let v = values.get(expr).unwrap_or_else(|| {
             panic!(
-                "the workflow uses the expression `{expr}`; teach tests/ci_stamping.rs its value"
+                "the workflow uses the expression `{expr}`; teach tests/suite/ci_stamping.rs its value"
             )
         });
         out.push_str(v);
@@ -446,7 +446,7 @@ fn run_workflow(
     }
     assert!(
         seen_install && seen_build,
-        "the workflow lost its {INSTALL_STEP:?} or {BUILD_STEP:?} step; update tests/ci_stamping.rs"
+        "the workflow lost its {INSTALL_STEP:?} or {BUILD_STEP:?} step; update tests/suite/ci_stamping.rs"
     );
     Run {
         workspace: workspace.to_path_buf(),
@@ -525,7 +525,7 @@ fn build_firmware(dir: &Path) -> Option<PathBuf> {
             !common::in_ci(),
             "{CC} is absent, and CI=true makes this a failure (scripts/setup-test-env.sh installs it)"
         );
-        eprintln!("skipping: {CC} is absent");
+        common::skip(&format!("{CC} is absent"));
         return None;
     }
     let esptool = common::esptool()?;

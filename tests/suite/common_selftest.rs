@@ -1,8 +1,8 @@
-//! Tests of the shared test helpers in `tests/common/mod.rs`: the independent checkers must agree
+//! Tests of the shared test helpers in `tests/suite/common.rs`: the independent checkers must agree
 //! with esptool's verdicts on real third-party images, call corrupted copies invalid, and the
 //! image-info parser must read esptool 5.x output correctly.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;

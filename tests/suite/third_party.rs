@@ -2,7 +2,7 @@
 //! copied into the repository): every image gets the same validity verdict from thinger-patch
 //! (library `Firmware::parse` + `verify()`, and the CLI `verify --json`) as from
 //! `esptool image-info`, which each test runs itself. Where esptool does not check something, the
-//! test checks it with the independent implementations in `tests/common` instead:
+//! test checks it with the independent implementations in `tests/suite/common.rs` instead:
 //!
 //! - On an Arduino ESP8266 full image, `esptool image-info` checks only the eboot image at 0x0, so
 //!   the app is sliced out at 0x1000 and given to esptool separately, and the CRC trailer is
@@ -14,9 +14,9 @@
 //! - A merged flash image is built in the test (flipperhttp) and checked slice by slice.
 //!
 //! Skipped with a printed reason when the fixture folder or esptool is absent; a failure under
-//! `CI=true` (see `tests/common`).
+//! `CI=true` (see `tests/suite/common.rs`).
 
-mod common;
+use crate::common;
 
 use common::{ChecksumConvention, Esptool, ImageInfo};
 use serde_json::Value;

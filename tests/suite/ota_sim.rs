@@ -14,20 +14,16 @@
 //! credentials, and that no secret (OTA password, HTTP password, secret slot values) shows in
 //! any output. Everything stays on 127.0.0.1.
 
-mod common;
-mod ota_sim {
-    pub mod arduino;
-    pub mod http;
-}
+use crate::common;
 
-use ota_sim::arduino::{self, Device, Flavor, Password};
-use ota_sim::http::{self, Kind, Server};
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use thinger_patch_core::targets::record::{FLAG_REQUIRED, FLAG_SECRET, SlotState, encode};
+use thinger_patch_test_kit::arduino_ota::{self as arduino, Device, Flavor, Password};
+use thinger_patch_test_kit::http_updater::{self as http, Kind, Server};
 
 const WIFI_PASSWORD: &str = "wifi-canary-5150";
 const CREDENTIALS: &str = "cred-canary-8086";
@@ -1193,7 +1189,7 @@ fn http_nothing_listening() {
 /// ```text
 /// ESPOTA_ESP32_PY=/path/to/arduino-esp32/tools/espota.py \
 /// ESPOTA_ESP8266_PY=/path/to/esp8266-Arduino/tools/espota.py \
-///     cargo test --test ota_sim -- --ignored espota_cross_check --nocapture
+///     cargo test --test suite -- --ignored ota_sim::espota_cross_check --nocapture
 /// ```
 ///
 /// Each variable is optional; without either the test only prints that it was skipped.
@@ -1329,6 +1325,6 @@ fn espota_cross_check() {
         }
     }
     if !ran {
-        eprintln!("skipping: set ESPOTA_ESP32_PY and/or ESPOTA_ESP8266_PY to run the cross-check");
+        eprintln!("not run: set ESPOTA_ESP32_PY and/or ESPOTA_ESP8266_PY to run the cross-check");
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! Needs the shared fixtures and esptool (skips without them, fails under `CI=true`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;

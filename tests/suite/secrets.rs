@@ -14,7 +14,7 @@
 //! needs `python3` (its `pty` module drives the terminal); without it those cases are skipped
 //! with a message (a failure under `CI=true`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -316,7 +316,7 @@ fn pty_driver() -> Option<&'static Path> {
     }
     let msg = "python3 with a working pty module is needed to type a { prompt = true } value on a pseudo-terminal";
     assert!(!common::in_ci(), "{msg} (CI=true makes this a failure)");
-    eprintln!("skipping the prompt cases: {msg}");
+    common::skip(&format!("the prompt cases: {msg}"));
     None
 }
 
@@ -960,7 +960,7 @@ fn secret_literal_in_a_git_tracked_config_gives_a_warning() {
             !common::in_ci(),
             "git is needed (CI=true makes this a failure)"
         );
-        eprintln!("skipping: git is absent");
+        common::skip("git is absent");
         return;
     }
     let ws = Workspace::new();

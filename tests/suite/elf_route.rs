@@ -19,9 +19,9 @@
 //! byte-identical, full stop.
 //!
 //! Both routes' images must verify valid: the engine's `verify`, the independent checks of
-//! `tests/common` and `esptool image-info`.
+//! `tests/suite/common.rs` and `esptool image-info`.
 
-mod common;
+use crate::common;
 
 use common::Esptool;
 use std::fs;
@@ -421,7 +421,7 @@ fn prebuilt(name: &str) -> Option<Vec<u8>> {
                 "{} is missing ({e}); CI=true makes this a failure (examples/c-firmware/build.sh builds it)",
                 path.display()
             );
-            eprintln!("skipping: {} is missing ({e})", path.display());
+            common::skip(&format!("{} is missing ({e})", path.display()));
             None
         }
     }

@@ -1,5 +1,5 @@
 //! Patch round trips for every image kind, on real third-party firmware: patching by load address
-//! and re-sealing must give a file that the independent checks of `tests/common` (XOR checksum
+//! and re-sealing must give a file that the independent checks of `tests/suite/common.rs` (XOR checksum
 //! via `walk_app_image`, SHA-256, ESP8266 v2 CRC, Arduino CRC-32/MPEG-2) AND `esptool image-info`
 //! call valid. Every such assertion is paired with the same byte change written WITHOUT
 //! re-sealing, which the same checks must call invalid (and exactly the checks that cover the
@@ -14,7 +14,7 @@
 //! The address-to-file mapping used to check the engine is computed here from the independent
 //! walker's segment list, not taken from the engine.
 
-mod common;
+use crate::common;
 
 use common::{ChecksumConvention, Esptool};
 use std::collections::BTreeSet;
@@ -68,7 +68,7 @@ struct Subject {
 }
 
 // =============================================================================================
-// Independent layout: segments by load address, from the walker in tests/common
+// Independent layout: segments by load address, from the walker in tests/suite/common.rs
 // =============================================================================================
 
 #[derive(Debug, Clone, Copy)]

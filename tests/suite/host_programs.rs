@@ -16,7 +16,7 @@
 //! `CI=true`).
 #![cfg(target_os = "linux")]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -53,7 +53,7 @@ fn have(tool: &str) -> bool {
             !common::in_ci(),
             "{tool} is absent, and CI=true makes this a failure"
         );
-        eprintln!("skipping: {tool} is absent");
+        common::skip(&format!("{tool} is absent"));
     }
     ok
 }

@@ -49,12 +49,15 @@ pub fn in_ci() -> bool {
         .unwrap_or(false)
 }
 
+/// A skip, said on stderr and counted in the summary of `scripts/test.sh`.
+pub use thinger_patch_test_kit::skip;
+
 /// Skip (print and return `None`) or, under CI, panic.
 fn absent<T>(what: &str, hint: &str) -> Option<T> {
     if in_ci() {
         panic!("{what} is absent, and CI=true makes this a failure, not a skip: {hint}");
     }
-    eprintln!("skipping: {what} is absent");
+    thinger_patch_test_kit::skip(&format!("{what} is absent"));
     None
 }
 

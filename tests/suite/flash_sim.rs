@@ -1,13 +1,13 @@
-//! `thinger-patch flash` against a simulated serial bootloader (tests/sim) on a
+//! `thinger-patch flash` against a simulated serial bootloader (`thinger_patch_test_kit::rom_loader`) on a
 //! pseudo-terminal, and the simulator cross-checked with the real esptool.
 //!
 //! No chip is attached: the simulator speaks the ROM loader and flasher-stub
-//! protocol (see tests/sim/mod.rs). Pseudo-terminals have no DTR/RTS lines, so
+//! protocol (see crates/test-kit/src/rom_loader/mod.rs). Pseudo-terminals have no DTR/RTS lines, so
 //! every client runs in its no-reset modes (`--before no-reset --after no-reset`).
 #![cfg(unix)]
 
-mod common;
-mod sim;
+use crate::common;
+use thinger_patch_test_kit::rom_loader as sim;
 
 use sim::fake_esptool::{self, Behaviour, FakeEsptool};
 use sim::{Chip, Config, Loader, Sim, partition_table};

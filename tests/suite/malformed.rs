@@ -5,11 +5,11 @@
 //! input unchanged. A property test then cuts and corrupts every seed and every real fixture at
 //! many positions: parsing, verifying, mapping and patching must never panic.
 //!
-//! The seeds are built in code (`tests/malformed/seeds.rs`); nothing here is a committed binary.
+//! The seeds are built in code (`tests/suite/malformed/seeds.rs`); nothing here is a committed binary.
 //! Real fixtures come from `../shared/fixtures/third-party` (skipped when absent, a failure under
 //! `CI=true`).
 
-mod common;
+use crate::common;
 #[path = "malformed/seeds.rs"]
 mod seeds;
 

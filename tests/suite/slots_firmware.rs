@@ -15,7 +15,7 @@
 //! (skips without it, fails under `CI=true`) and, for the Rust firmware, the ELF built by
 //! `scripts/ci.d/30-esp32c3-rust-firmware.sh` (skips without it, fails under `CI=true`).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -227,7 +227,7 @@ fn esp32c3_rust() -> Option<Example> {
             elf.display()
         );
         assert!(!common::in_ci(), "{msg} (CI=true makes this a failure)");
-        eprintln!("skipping: {msg}");
+        common::skip(&msg);
         return None;
     }
     Some(Example {

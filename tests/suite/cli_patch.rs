@@ -4,7 +4,7 @@
 //!
 //! Works on the committed ESP32-C3 C demo (`examples/c-firmware/prebuilt/`); needs nothing else.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;

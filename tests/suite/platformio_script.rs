@@ -25,7 +25,7 @@
 //! Needs `.venv/bin/scons`, esptool and the RISC-V toolchain with picolibc
 //! (`scripts/setup-test-env.sh`): skips without them, fails under `CI=true`.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,7 +79,7 @@ fn skip_or_fail(what: &str) -> Option<()> {
             "{what}, and CI=true makes this a failure, not a skip (run scripts/setup-test-env.sh)"
         );
     }
-    eprintln!("skipping: {what} (run scripts/setup-test-env.sh)");
+    common::skip(&format!("{what} (run scripts/setup-test-env.sh)"));
     None
 }
 

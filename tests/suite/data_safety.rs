@@ -6,7 +6,7 @@
 //!
 //! Works on the committed ESP32-C3 C demo (`examples/c-firmware/prebuilt/`).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
