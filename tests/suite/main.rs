@@ -22,3 +22,5 @@ mod platformio_script;
 mod secrets;
 mod slots_firmware;
 mod third_party;
+#[cfg(target_os = "linux")]
+mod wheel;

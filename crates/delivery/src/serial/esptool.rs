@@ -96,6 +96,9 @@ pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
 /// Where esptool is looked for, in order (after [`ENV`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Candidate {
+    /// The esptool installed with thinger-patch: beside its executable (a pip/pipx/uv
+    /// environment's bin/ or Scripts\, which pipx and uvx do not put on PATH).
+    Beside(PathBuf),
     /// An executable on PATH.
     Path(PathBuf),
     /// A Python interpreter with `-m esptool`.
@@ -111,7 +114,8 @@ pub enum Candidate {
     },
 }
 
-/// Finds esptool: [`ENV`] (must work when set), then `esptool`/`esptool.py` on PATH,
+/// Finds esptool: [`ENV`] (must work when set), then an `esptool` beside this executable,
+/// `esptool`/`esptool.py` on PATH,
 /// `python3 -m esptool`, PlatformIO's `tool-esptoolpy`, the Arduino ESP8266 core's
 /// bundled esptool.
 pub fn find() -> Result<Esptool> {
@@ -127,6 +131,12 @@ pub fn find() -> Result<Esptool> {
     }
     for c in candidates() {
         let mut t = match c {
+            Candidate::Beside(p) => Esptool {
+                source: format!("{}, installed with thinger-patch", p.display()),
+                program: p,
+                prefix: vec![],
+                version: None,
+            },
             Candidate::Path(p) => Esptool {
                 source: format!("{} on PATH", p.display()),
                 program: p,
@@ -161,7 +171,7 @@ pub fn find() -> Result<Esptool> {
 /// The message when no esptool is found: how to get one.
 pub fn not_found_message() -> String {
     format!(
-        "ESP8266 firmware is written with esptool, and none was found (looked for {ENV}, esptool and esptool.py on PATH, `python3 -m esptool`, PlatformIO's tool-esptoolpy and the Arduino ESP8266 core's esptool). Install it with `pipx install esptool` or `python3 -m pip install --user esptool`, or set {ENV} to an esptool you have"
+        "ESP8266 firmware is written with esptool, and none was found (looked for {ENV}, esptool beside thinger-patch, esptool and esptool.py on PATH, `python3 -m esptool`, PlatformIO's tool-esptoolpy and the Arduino ESP8266 core's esptool). Install it with `pipx install esptool` or `python3 -m pip install --user esptool`, or set {ENV} to an esptool you have"
     )
 }
 
@@ -213,6 +223,9 @@ fn home() -> Option<PathBuf> {
 /// Every place esptool may be, in search order (without checking that it runs).
 pub fn candidates() -> Vec<Candidate> {
     let mut out = Vec::new();
+    if let Some(p) = beside_exe() {
+        out.push(Candidate::Beside(p));
+    }
     for name in ["esptool", "esptool.py"] {
         if let Ok(p) = which::which(name) {
             out.push(Candidate::Path(p));
@@ -276,6 +289,19 @@ pub fn candidates() -> Vec<Candidate> {
         }
     }
     out
+}
+
+/// `esptool` in the folder of the running executable, symlinks resolved (pipx links
+/// `~/.local/bin/thinger-patch` to its environment's `bin/thinger-patch`). The wheel
+/// depends on esptool, so that is the version installed and tested with it.
+fn beside_exe() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+    let name = if cfg!(windows) {
+        "esptool.exe"
+    } else {
+        "esptool"
+    };
+    Some(exe.parent()?.join(name)).filter(|p| p.is_file())
 }
 
 fn version_key(p: &Path) -> Vec<u32> {
