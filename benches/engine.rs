@@ -2,7 +2,8 @@
 //!
 //! For each input, in one criterion group `engine-<input>`:
 //!
-//! - `patch_seal_verify`: read the file (page cache), `Firmware::parse`, `patch` 32 bytes in
+//! - `patch_seal_verify`: read the file (page cache), `Firmware::parse`, the check before
+//!   patching as `personalize` makes it (`check_valid_deferring_digests`), `patch` 32 bytes in
 //!   the middle of the largest segment of the boot app (not the app descriptor), `finish()`
 //!   (re-seal, re-parse, re-verify), write the result to a second file;
 //! - `floor_read_sha256_write`: read the same file, SHA-256 of all of it, write it.
@@ -115,6 +116,8 @@ fn patch_target(bytes: &[u8]) -> (u32, Vec<u8>) {
 fn patch_seal_verify(input: &Path, output: &Path, addr: u32, new: &[u8]) {
     let bytes = fs::read(input).expect("read");
     let mut fw = Firmware::parse(&bytes).expect("parse");
+    // As `personalize` does: the input's digests are compared while sealing.
+    fw.check_valid_deferring_digests().expect("valid input");
     fw.patch(addr, new).expect("patch");
     let done = fw.finish().expect("finish");
     assert!(done.report.valid);
@@ -192,6 +195,7 @@ fn bench_case(c: &mut Criterion, dir: &Path, case: &Case) -> Option<(String, com
     g.bench_function("patch_finish_in_memory", |b| {
         b.iter(|| {
             let mut fw = Firmware::parse(black_box(bytes)).expect("parse");
+            fw.check_valid_deferring_digests().expect("valid input");
             fw.patch(addr, &new).expect("patch");
             fw.finish().expect("finish").bytes
         })

@@ -1714,3 +1714,78 @@ fn write_fuzz_seed_corpus() {
     );
     put("gzip", "bomb-8mib.gz", &seeds::gzip_bomb(8 << 20));
 }
+
+/// `personalize` compares the input's SHA-256 digests while it seals (one pass for the old and
+/// the new digest, `Firmware::check_valid_deferring_digests`). An input whose digest is wrong
+/// must still be refused as invalid before patching, naming the digest, and nothing returned:
+/// when the value is written (compared in the one pass), when a value is refused first (compared
+/// before that error), and when the wrong digest is the bootloader's, which is not patched.
+#[test]
+fn personalize_refuses_a_wrong_input_digest_however_it_ends() {
+    let request = |key: &str, value: &str| Request {
+        values: vec![Assignment::new(key, value, Origin::CommandLine)],
+        placeholders: vec![Placeholder::new("seed_text", "Your SSID")],
+        ..Request::default()
+    };
+    let app = seeds::esp32c3_app();
+    let merged = seeds::merged_esp32c3();
+    let app_digest = app.digest.unwrap();
+    let boot_digest = merged.bootloader.digest.unwrap();
+    // The valid inputs personalise (so the refusals below are for the digest).
+    for bytes in [&app.bytes, &merged.bytes] {
+        let done = personalize(bytes, &request("seed_text", "Hello")).expect("valid input");
+        assert!(done.report.valid);
+    }
+    let cases = [
+        (
+            "app, value written",
+            edit(&app.bytes, |b| b[app_digest + 3] ^= 1),
+            "seed_text",
+            "Hello",
+            app_digest,
+        ),
+        (
+            "app, value refused",
+            edit(&app.bytes, |b| b[app_digest + 3] ^= 1),
+            "no_such_key",
+            "x",
+            app_digest,
+        ),
+        (
+            "app, value too long",
+            edit(&app.bytes, |b| b[app_digest] ^= 0x80),
+            "seed_text",
+            "far too long for nine",
+            app_digest,
+        ),
+        (
+            "merged, bootloader digest",
+            edit(&merged.bytes, |b| b[boot_digest + 31] ^= 1),
+            "seed_text",
+            "Hello",
+            boot_digest,
+        ),
+        (
+            "merged, app digest",
+            edit(&merged.bytes, |b| b[APP + app_digest] ^= 1),
+            "seed_text",
+            "Hello",
+            APP + app_digest,
+        ),
+    ];
+    for (what, bytes, key, value, at) in cases {
+        match personalize(&bytes, &request(key, value)) {
+            Err(e @ Error::InvalidBeforePatch { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(&format!("{at:#x}")) && msg.contains("SHA-256"),
+                    "{what}: {msg}"
+                );
+                // Exactly what a full check before patching says.
+                let mut fw = Firmware::parse(&bytes).unwrap();
+                assert_eq!(fw.check_valid().err(), Some(e), "{what}");
+            }
+            other => panic!("{what}: not refused as invalid: {other:?}"),
+        }
+    }
+}

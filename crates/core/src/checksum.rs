@@ -71,6 +71,45 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
+/// Below this many bytes after the split, [`sha256_pair`] hashes on one thread: a thread
+/// costs more than it saves.
+const PAIR_PARALLEL_MIN: usize = 64 * 1024;
+
+/// SHA-256 of `range` in `a` and in `b`, two buffers equal before `split` (the input and its
+/// patched copy): the common prefix is hashed once, and the two suffixes on two threads where
+/// there are threads. Returns `(digest of a, digest of b)`.
+pub fn sha256_pair(
+    a: &[u8],
+    b: &[u8],
+    range: std::ops::Range<usize>,
+    split: usize,
+) -> ([u8; 32], [u8; 32]) {
+    use sha2::Digest;
+    let split = split.clamp(range.start, range.end);
+    let mut prefix = sha2::Sha256::new();
+    prefix.update(&a[range.start..split]);
+    let tail = split..range.end;
+    let finish = |mut h: sha2::Sha256, bytes: &[u8]| -> [u8; 32] {
+        h.update(bytes);
+        h.finalize().into()
+    };
+    #[cfg(not(target_family = "wasm"))]
+    if tail.len() >= PAIR_PARALLEL_MIN {
+        let prefix_b = prefix.clone();
+        return std::thread::scope(|s| {
+            let of_a = s.spawn(|| finish(prefix, &a[tail.clone()]));
+            let of_b = finish(prefix_b, &b[tail.clone()]);
+            // Hashing cannot panic; if the thread did anyway, let it propagate as it was.
+            let of_a = of_a.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (of_a, of_b)
+        });
+    }
+    (
+        finish(prefix.clone(), &a[tail.clone()]),
+        finish(prefix, &b[tail]),
+    )
+}
+
 /// MD5 of `bytes`.
 pub fn md5(bytes: &[u8]) -> [u8; 16] {
     use md5::Digest;
@@ -109,5 +148,31 @@ mod tests {
         assert_eq!(xor(&[1, 2, 4, 8, 16, 32, 64, 128, 0xFF]), 0);
         assert_eq!(xor(b""), 0);
         assert_eq!(hex(&md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+    }
+
+    #[test]
+    fn sha256_pair_equals_two_hashes() {
+        // Both the threaded (long tail) and the sequential (short tail) paths.
+        for len in [100usize, 300_000] {
+            let a: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut b = a.clone();
+            let split = len / 3;
+            b[split] ^= 0x5A;
+            b[len - 2] ^= 1;
+            let range = 3..len - 1;
+            let (da, db) = sha256_pair(&a, &b, range.clone(), split);
+            assert_eq!(da, sha256(&a[range.clone()]));
+            assert_eq!(db, sha256(&b[range.clone()]));
+            assert_ne!(da, db);
+            // A split outside the range is clamped into it.
+            assert_eq!(
+                sha256_pair(&a, &a, range.clone(), 0).1,
+                sha256(&a[range.clone()])
+            );
+            assert_eq!(
+                sha256_pair(&a, &a, range.clone(), len * 2).0,
+                sha256(&a[range])
+            );
+        }
     }
 }

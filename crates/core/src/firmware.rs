@@ -74,6 +74,15 @@ pub struct Firmware<'a> {
     /// SHA-256 digests computed while sealing, by hashed range, so the final
     /// re-verification need not hash the same bytes again.
     sealed_digests: HashMap<(usize, usize), [u8; 32]>,
+    /// The input as given, when it was not decompressed: the reference for the digests
+    /// whose check [`Firmware::check_valid_deferring_digests`] postponed.
+    original: Option<&'a [u8]>,
+    /// Set while the input's SHA-256 digests are still to be compared (all else verified).
+    digests_pending: bool,
+    /// While set, `verify` takes stored SHA-256 digests as valid (the deferred check).
+    defer_digests: bool,
+    /// The first changed file offset of each patched image.
+    first_change: std::collections::BTreeMap<ImageKey, usize>,
 }
 
 impl<'a> Firmware<'a> {
@@ -84,6 +93,7 @@ impl<'a> Firmware<'a> {
 
     /// Parses firmware from bytes with `options`.
     pub fn parse_with(bytes: &'a [u8], options: ParseOptions) -> Result<Firmware<'a>> {
+        let original = (!gzip::is_gzip(bytes)).then_some(bytes);
         let (data, compression) = if gzip::is_gzip(bytes) {
             let inner = gzip::decompress(bytes, options.max_decompressed)?;
             // Compressed data is random-looking: without this it would be called encrypted.
@@ -102,6 +112,10 @@ impl<'a> Firmware<'a> {
             checked_before_patch: false,
             dirty: BTreeSet::new(),
             sealed_digests: HashMap::new(),
+            original,
+            digests_pending: false,
+            defer_digests: false,
+            first_change: Default::default(),
         })
     }
 
@@ -315,6 +329,115 @@ impl<'a> Firmware<'a> {
         Ok(())
     }
 
+    /// [`Firmware::check_valid`] for a caller that goes on to patch and [`Firmware::finish`]:
+    /// everything is verified now except the input's SHA-256 digests, which `finish` compares
+    /// while it seals, hashing the bytes before the first change once for both (the two
+    /// hashes that remain run on two threads). An input whose digest is wrong is refused by
+    /// `finish` (or by [`Firmware::check_deferred_digests`]) with the same error as here.
+    /// A decompressed (gzip) input is checked in full at once.
+    pub fn check_valid_deferring_digests(&mut self) -> Result<()> {
+        if self.checked_before_patch || self.original.is_none() {
+            return self.check_valid();
+        }
+        self.defer_digests = true;
+        let report = self.verify();
+        self.defer_digests = false;
+        if !report.valid {
+            return Err(Error::InvalidBeforePatch {
+                space: "this file".into(),
+                problems: report.summary_of_problems(),
+            });
+        }
+        self.checked_before_patch = true;
+        self.digests_pending = true;
+        Ok(())
+    }
+
+    /// Compares the input's SHA-256 digests that [`Firmware::check_valid_deferring_digests`]
+    /// postponed (nothing to do otherwise): a caller that stops before `finish` calls it so that
+    /// an invalid input is refused for what is wrong with it.
+    pub fn check_deferred_digests(&mut self) -> Result<()> {
+        self.compare_original_digests(&BTreeSet::new())
+    }
+
+    /// [`Firmware::check_deferred_digests`] except the images whose hashed range starts at an
+    /// offset in `done` (compared while sealing).
+    fn compare_original_digests(&mut self, done: &BTreeSet<usize>) -> Result<()> {
+        let Some(original) = self.original.filter(|_| self.digests_pending) else {
+            return Ok(());
+        };
+        for (key, range, at) in self.digests() {
+            if done.contains(&range.start) {
+                continue;
+            }
+            let computed = checksum::sha256(&original[range.clone()]);
+            if computed[..] != original[at..at + 32] {
+                return Err(self.refusal_of_original());
+            }
+            if !key.is_some_and(|k| self.dirty.contains(&k)) {
+                // Unchanged bytes: the final verification can take this digest as computed.
+                self.sealed_digests
+                    .insert((range.start, range.end), computed);
+            }
+        }
+        self.digests_pending = false;
+        Ok(())
+    }
+
+    /// The error an up-front [`Firmware::check_valid`] gives for the input (rare path: a
+    /// deferred digest did not match).
+    fn refusal_of_original(&self) -> Error {
+        let original = self.original.unwrap_or(&[]);
+        let mut fresh = Firmware {
+            data: Cow::Borrowed(original),
+            compression: None,
+            layout: self.layout.clone(),
+            checked_before_patch: false,
+            dirty: BTreeSet::new(),
+            sealed_digests: HashMap::new(),
+            original: None,
+            digests_pending: false,
+            defer_digests: false,
+            first_change: Default::default(),
+        };
+        fresh
+            .check_valid()
+            .err()
+            .unwrap_or_else(|| Error::InvalidBeforePatch {
+                space: "this file".into(),
+                problems: "an appended SHA-256 does not match the image".into(),
+            })
+    }
+
+    /// Every image with an appended SHA-256: its key (none for a merged image's
+    /// bootloader, which is never patched), hashed range and digest offset.
+    fn digests(&self) -> Vec<(Option<ImageKey>, Range<usize>, usize)> {
+        let mut out = Vec::new();
+        let mut push = |key: Option<ImageKey>, img: &AppImage| {
+            if let Some(d) = img.digest_offset {
+                out.push((key, img.hashed_range(), d));
+            }
+        };
+        match &self.layout {
+            Layout::App(t) => push(Some(ImageKey::App), &t.image),
+            Layout::Arduino(a) => {
+                if let Some(img) = a.app.image() {
+                    push(Some(ImageKey::Arduino), img);
+                }
+            }
+            Layout::Merged(m) => {
+                if let Some(b) = &m.bootloader {
+                    push(None, b);
+                }
+                for (i, app) in m.apps.iter().enumerate() {
+                    push(Some(ImageKey::MergedApp(i)), &app.image);
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
     fn signature_of(&self, key: ImageKey) -> Option<&Signature> {
         match (&self.layout, key) {
             (Layout::App(t), ImageKey::App) => t.signature.as_ref(),
@@ -353,13 +476,20 @@ impl<'a> Firmware<'a> {
         if let Some(c) = checksum_at {
             data[c] ^= delta;
         }
+        if let Some(first) = pieces.iter().map(|p| p.offset).min() {
+            let e = self.first_change.entry(key).or_insert(first);
+            *e = (*e).min(first);
+        }
         self.dirty.insert(key);
     }
 
     /// Recomputes SHA-256 digests, then ESP8266 v2 and Arduino CRCs, of every
-    /// patched image (in that order: each covers the previous).
-    fn seal(&mut self) {
+    /// patched image (in that order: each covers the previous). Compares the input's
+    /// digests if their check was deferred: for a patched image, in one pass with the new
+    /// digest ([`checksum::sha256_pair`]).
+    fn seal(&mut self) -> Result<()> {
         let dirty: Vec<ImageKey> = self.dirty.iter().copied().collect();
+        let mut compared = BTreeSet::new();
         for key in dirty {
             let image = match (&self.layout, key) {
                 (Layout::App(t), ImageKey::App) => Some(t.image.clone()),
@@ -371,7 +501,19 @@ impl<'a> Firmware<'a> {
                 && let Some(d) = img.digest_offset
             {
                 let range = img.hashed_range();
-                let digest = checksum::sha256(&self.data[range.clone()]);
+                let split = self.first_change.get(&key).copied();
+                let digest = match (self.original.filter(|_| self.digests_pending), split) {
+                    (Some(original), Some(split)) if range.contains(&split) => {
+                        let (old, new) =
+                            checksum::sha256_pair(original, &self.data, range.clone(), split);
+                        if old[..] != original[d..d + 32] {
+                            return Err(self.refusal_of_original());
+                        }
+                        compared.insert(range.start);
+                        new
+                    }
+                    _ => checksum::sha256(&self.data[range.clone()]),
+                };
                 self.data.to_mut()[d..d + 32].copy_from_slice(&digest);
                 self.sealed_digests.insert((range.start, range.end), digest);
             }
@@ -391,14 +533,17 @@ impl<'a> Firmware<'a> {
                 _ => {}
             }
         }
+        // Digests of images left unchanged, or changed only outside their hashed range.
+        self.compare_original_digests(&compared)?;
         self.dirty.clear();
+        Ok(())
     }
 
     /// Seals, re-parses and re-verifies the result, and returns the bytes to
     /// write (compressed again for gzip input). Fails rather than return an
     /// image that would not verify.
     pub fn finish(mut self) -> Result<Finished> {
-        self.seal();
+        self.seal()?;
         let reparsed =
             Layout::parse_with(&self.data, true).map_err(|e| Error::InvalidAfterPatch {
                 problems: format!("re-parse failed: {e}"),
@@ -677,12 +822,13 @@ impl<'a> Firmware<'a> {
         };
         let sha256 = img.digest_offset.map(|d| {
             let range = img.hashed_range();
-            let computed = self
-                .sealed_digests
-                .get(&(range.start, range.end))
-                .copied()
-                .unwrap_or_else(|| checksum::sha256(&data[range]));
             let stored = &data[d..d + 32];
+            let computed = match self.sealed_digests.get(&(range.start, range.end)) {
+                Some(c) => *c,
+                // The deferred check: compared later (check_valid_deferring_digests).
+                None if self.defer_digests => stored.try_into().unwrap_or([0; 32]),
+                None => checksum::sha256(&data[range]),
+            };
             let valid = stored == computed;
             if !valid {
                 problems.push(Problem {

@@ -138,17 +138,28 @@ fn checked(fw: &Firmware<'_>, request: &Request) -> Checked {
 /// Personalises `input` (any format the engine knows) with `request`.
 /// Nothing is returned unless every check passed and the result verifies.
 pub fn personalize(input: &[u8], request: &Request) -> Result<Personalized> {
-    let mut fw = open(input, request)?;
+    let mut fw = Firmware::parse_with(input, request.parse.unwrap_or_default())?;
+    // The input's SHA-256 digests are compared while sealing, in one pass with the new ones
+    // (docs/benchmarks.md); a run that stops earlier compares them first, so an invalid input
+    // is refused for that, as `check` refuses it.
+    fw.check_valid_deferring_digests()?;
     let Checked {
         targets,
         problems,
         warnings,
     } = checked(&fw, request);
     if !problems.is_empty() {
+        fw.check_deferred_digests()?;
         return Err(Error::Personalize { problems });
     }
     let values = latest_values(&request.values);
-    let slots = write_values(&mut fw, &targets, &values, request.pad)?;
+    let slots = match write_values(&mut fw, &targets, &values, request.pad) {
+        Ok(slots) => slots,
+        Err(e) => {
+            fw.check_deferred_digests()?;
+            return Err(e);
+        }
+    };
     let format = fw.format_name();
     let chip = fw.chip();
     let finished = fw.finish()?;
