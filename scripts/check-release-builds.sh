@@ -10,8 +10,8 @@
 # and that C dependencies cross-compile for each (crates/ledger: SQLite through rusqlite's
 # bundled C source), since the ledger joins the binary soon.
 #
-# Slow (a full optimised build per target on 2 cores): not part of scripts/test.sh; .ci/run
-# calls it after the test suite. Installs what it needs, idempotently (Debian packages,
+# Slow (a full optimised build per target on 2 cores): scripts/test.sh runs it for
+# x86_64-unknown-linux-musl only (hook scripts/ci.d/50-static-linux-binary.sh). Installs what it needs, idempotently (Debian packages,
 # including the arm64 architecture for musl-dev:arm64; Rust targets). Prints the time and size
 # of each build. Outputs: target/<triple>/dist/ (the `dist` profile of Cargo.toml).
 #
@@ -159,8 +159,13 @@ for t in "${TARGETS[@]}"; do
     timed_build "thinger-patch" build --locked --profile "$PROFILE" --target "$t" \
         -p thinger-patch --bin thinger-patch
     # The ledger's SQLite (C) must cross-compile too: a library build is enough to prove it.
-    timed_build "thinger-patch-ledger (lib)" build --locked --profile "$PROFILE" --target "$t" \
-        -p thinger-patch-ledger --lib
+    # SQLite's C source (rusqlite, bundled) must cross-compile too: checked with the binary when
+    # the binary links the ledger, on its own otherwise.
+    if ! cargo tree --locked -e normal -p thinger-patch --target "$t" --prefix none 2>/dev/null |
+        grep -q '^thinger-patch-ledger '; then
+        timed_build "thinger-patch-ledger (lib)" build --locked --profile "$PROFILE" --target "$t" \
+            -p thinger-patch-ledger --lib
+    fi
 
     exe=thinger-patch
     [[ "$t" == *windows* ]] && exe=thinger-patch.exe
