@@ -971,3 +971,19 @@ pub fn espflash_app_image(elf: &[u8], chip: &str) -> Vec<u8> {
     assert!(segments.next().is_none());
     app.data().to_vec()
 }
+
+/// `flash FILE --port PORT` with no reset before or after (a simulated port has no DTR/RTS
+/// lines), then `values` and `extra`.
+pub fn sim_flash_args<'a>(
+    file: &'a str,
+    port: &'a str,
+    values: &[&'a str],
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut a = vec![
+        "flash", file, "--port", port, "--before", "no-reset", "--after", "no-reset",
+    ];
+    a.extend_from_slice(values);
+    a.extend_from_slice(extra);
+    a
+}

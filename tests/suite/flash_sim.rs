@@ -79,12 +79,7 @@ fn expected(input: &Path, values: &[&str]) -> Vec<u8> {
 }
 
 fn flash_args<'a>(file: &'a str, port: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "flash", file, "--port", port, "--before", "no-reset", "--after", "no-reset",
-    ];
-    a.extend_from_slice(VALUES);
-    a.extend_from_slice(extra);
-    a
+    common::sim_flash_args(file, port, VALUES, extra)
 }
 
 /// A C3 whose flash holds the demo's partition table, an otadata that selects an
@@ -405,21 +400,12 @@ fn esp8266_arduino_image_via_esptool_rom() {
     };
     let sim = Sim::start(Config::new(Chip::Esp8266).with_flash(0x300000, &[0x33; 0x10]));
     let image_s = image.to_str().unwrap();
-    let mut args = vec![
-        "flash",
+    let args = common::sim_flash_args(
         image_s,
-        "--port",
         sim.port(),
-        "--before",
-        "no-reset",
-        "--after",
-        "no-reset",
-        "--no-stub",
-        "--baud",
-        "115200",
-        "--json",
-    ];
-    args.extend_from_slice(PLACEHOLDER);
+        PLACEHOLDER,
+        &["--no-stub", "--baud", "115200", "--json"],
+    );
     let o = cli(
         &args,
         &[("THINGER_PATCH_ESPTOOL", esptool.program.to_str().unwrap())],
@@ -462,18 +448,7 @@ fn esp8266_image_on_an_esp32c3_is_refused_by_esptool() {
     };
     let sim = Sim::start(Config::new(Chip::Esp32c3));
     let image_s = image.to_str().unwrap();
-    let mut args = vec![
-        "flash",
-        image_s,
-        "--port",
-        sim.port(),
-        "--before",
-        "no-reset",
-        "--after",
-        "no-reset",
-        "--no-stub",
-    ];
-    args.extend_from_slice(PLACEHOLDER);
+    let args = common::sim_flash_args(image_s, sim.port(), PLACEHOLDER, &["--no-stub"]);
     let o = cli(
         &args,
         &[("THINGER_PATCH_ESPTOOL", esptool.program.to_str().unwrap())],

@@ -254,21 +254,12 @@ fn wheel_installs_with_esptool_patches_and_flashes() {
     let want = std::fs::read(&want_file).unwrap();
 
     let sim = Sim::start(Config::new(Chip::Esp8266));
-    let mut args = vec![
-        "flash",
+    let args = common::sim_flash_args(
         image.to_str().unwrap(),
-        "--port",
         sim.port(),
-        "--before",
-        "no-reset",
-        "--after",
-        "no-reset",
-        "--no-stub",
-        "--baud",
-        "115200",
-        "--json",
-    ];
-    args.extend_from_slice(VALUES);
+        VALUES,
+        &["--no-stub", "--baud", "115200", "--json"],
+    );
     let o = tp.command(&args).output().unwrap();
     let l = sim.finish();
     assert!(o.status.success(), "{}", common::describe_output(&o));
