@@ -43,6 +43,10 @@ pub struct PersonalizeArgs {
     /// Also accept x86/ARM host-program ELFs (programs that use the slot header or crate on a PC)
     #[arg(long)]
     pub host_elf: bool,
+    /// Values answered in the guided mode (`setup`), applied after every other source: never on
+    /// a command line, so never in a process list.
+    #[arg(skip)]
+    pub answers: Vec<Assignment>,
 }
 
 /// `--convention`: `auto`, `none` or a convention's name.
@@ -178,6 +182,7 @@ impl PersonalizeArgs {
             let (key, value) = split_kv(spec, "--set", "KEY=VALUE")?;
             values.push(Assignment::new(key, value, Origin::CommandLine));
         }
+        values.extend(self.answers.iter().cloned());
         let marked = self.secret_placeholders.iter().map(|s| (s, true));
         for (spec, secret) in self.placeholders.iter().map(|s| (s, false)).chain(marked) {
             let flag = if secret {
@@ -364,7 +369,7 @@ fn discover_config() -> Option<PathBuf> {
         .or_else(|| user_config_path().filter(|p| p.is_file()))
 }
 
-fn user_config_path() -> Option<PathBuf> {
+pub(crate) fn user_config_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

@@ -14,6 +14,8 @@ pub const IO: i32 = 3;
 pub const DEVICE: i32 = 4;
 /// Internal error: a bug (a panic), reported without its message.
 pub const INTERNAL: i32 = 70;
+/// Interrupted by the user (Ctrl-C in the guided mode): 128 + SIGINT, as a shell reports it.
+pub const INTERRUPTED: i32 = 130;
 
 /// An error on its way to the user: a message (already naming the file) and an
 /// exit code.

@@ -38,6 +38,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `thinger-patch` with no arguments: the guided mode (it explains itself when there is no
+/// terminal to ask on).
+const BARE_RUN: &str = "setup";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check every image inside firmware files: structure, chip, checksums, SHA-256, CRCs, signatures.
@@ -50,6 +54,8 @@ pub enum Command {
     Flash(cmd::flash::FlashArgs),
     /// Personalise in memory and send to a running device over the network: ArduinoOTA (both password schemes) or an HTTP update server (HTTPUpdateServer, ElegantOTA).
     Ota(cmd::ota::OtaArgs),
+    /// Guided mode: asks for each value in plain words, writes <name>.<device>.bin, offers to flash it (also: thinger-patch with no arguments)
+    Setup(cmd::setup::SetupArgs),
 }
 
 /// Runs the CLI and returns the process exit code. A panic (a bug) is reported without its
@@ -67,7 +73,13 @@ pub fn main() -> i32 {
 }
 
 fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let bare = std::env::args_os().len() == 1;
+    let parsed = if bare {
+        Cli::try_parse_from(["thinger-patch", BARE_RUN])
+    } else {
+        Cli::try_parse()
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
@@ -77,6 +89,7 @@ fn run() -> i32 {
         Command::Patch(args) => cmd::patch::run(&args),
         Command::Flash(args) => cmd::flash::run(&args),
         Command::Ota(args) => cmd::ota::run(&args),
+        Command::Setup(args) => cmd::setup::run(&args, bare),
     };
     match result {
         Ok(code) => code,

@@ -85,13 +85,21 @@ rv_link() {
 rm -rf "$OUT/esp8266-demo-v1"
 rm -f "$OUT"/esp32c3-demo.elf "$OUT"/esp32c3-demo.bin "$OUT"/esp32c3-demo-merged.bin \
       "$OUT"/esp32c3-bootloader.elf "$OUT"/esp32c3-bootloader.bin "$OUT"/esp32c3-partition-table.bin \
-      "$OUT"/esp8266-demo.elf "$OUT"/esp8266-demo.bin "$OUT"/SHA256SUMS
+      "$OUT"/esp8266-demo.elf "$OUT"/esp8266-demo.bin "$OUT"/SHA256SUMS \
+      "$OUT"/esp32c3-legacy-2025.elf "$OUT"/esp32c3-legacy-2025.bin \
+      "$OUT"/esp8266-legacy-2024.elf "$OUT"/esp8266-legacy-2024.bin
 
 echo "== ESP32-C3 application"
 rv_link "$OUT/esp32c3-demo.elf" esp32c3/esp32c3.ld \
     esp32c3/startup.S esp32c3/app_desc.c esp32c3/console.c common/demo_app.c
 quiet "$ESPTOOL" --chip esp32c3 elf2image --flash-mode dio --flash-size 4MB \
     -o "$OUT/esp32c3-demo.bin" "$OUT/esp32c3-demo.elf"
+
+echo "== ESP32-C3 application with the predecessor's placeholders (current generation)"
+rv_link "$OUT/esp32c3-legacy-2025.elf" esp32c3/esp32c3.ld -DLEGACY_GEN=2025 \
+    esp32c3/startup.S esp32c3/app_desc.c esp32c3/console.c common/legacy_app.c
+quiet "$ESPTOOL" --chip esp32c3 elf2image --flash-mode dio --flash-size 4MB \
+    -o "$OUT/esp32c3-legacy-2025.bin" "$OUT/esp32c3-legacy-2025.elf"
 
 echo "== ESP32-C3 stand-in bootloader"
 rv_link "$OUT/esp32c3-bootloader.elf" esp32c3/bootloader/bootloader.ld \
@@ -116,6 +124,13 @@ quiet "$CC_XT" -mlongcalls -mtext-section-literals -nostdlib -fno-tree-loop-dist
     esp8266/startup.c esp8266/mini_libc.c esp8266/console.c common/demo_app.c -lgcc
 quiet "$ESPTOOL" --chip esp8266 elf2image --version 2 \
     -o "$OUT/esp8266-demo.bin" "$OUT/esp8266-demo.elf"
+echo "== ESP8266 application with the predecessor's placeholders (2024 generation)"
+# shellcheck disable=SC2086
+quiet "$CC_XT" -mlongcalls -mtext-section-literals -nostdlib -fno-tree-loop-distribute-patterns \
+    -I esp8266/include $COMMON_CFLAGS "$PREFIX_MAP" "$DEBUG_PREFIX_MAP" $COMMON_LDFLAGS -T esp8266/esp8266.ld -DLEGACY_GEN=2024 -Wl,--defsym=NO_SLOT_RECORDS=1 \
+    -o "$OUT/esp8266-legacy-2024.elf" esp8266/startup.c esp8266/mini_libc.c esp8266/console.c common/legacy_app.c -lgcc
+quiet "$ESPTOOL" --chip esp8266 elf2image --version 2 \
+    -o "$OUT/esp8266-legacy-2024.bin" "$OUT/esp8266-legacy-2024.elf"
 mkdir -p "$OUT/esp8266-demo-v1"
 quiet "$ESPTOOL" --chip esp8266 elf2image \
     -o "$OUT/esp8266-demo-v1/" "$OUT/esp8266-demo.elf"
@@ -129,7 +144,8 @@ check_valid() {
         exit 1
     fi
 }
-for img in esp32c3-demo.bin esp32c3-bootloader.bin esp8266-demo.bin esp8266-demo-v1/0x00000.bin; do
+for img in esp32c3-demo.bin esp32c3-bootloader.bin esp8266-demo.bin esp8266-demo-v1/0x00000.bin \
+    esp32c3-legacy-2025.bin esp8266-legacy-2024.bin; do
     check_valid "$OUT/$img"
 done
 
@@ -144,6 +160,8 @@ expect = {
     "esp8266-demo.elf": 8, "esp8266-demo.bin": 8,
     "esp8266-demo-v1/0x00000.bin": 7, "esp8266-demo-v1/0x01010.bin": 1,
     "esp32c3-bootloader.elf": 0, "esp32c3-bootloader.bin": 0, "esp32c3-partition-table.bin": 0,
+    "esp32c3-legacy-2025.elf": 0, "esp32c3-legacy-2025.bin": 0,
+    "esp8266-legacy-2024.elf": 0, "esp8266-legacy-2024.bin": 0,
 }
 bad = []
 for name, n in expect.items():

@@ -4,4 +4,5 @@ pub mod flash;
 pub mod inspect;
 pub mod ota;
 pub mod patch;
+pub mod setup;
 pub mod verify;

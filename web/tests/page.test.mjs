@@ -198,7 +198,7 @@ describe("the page", () => {
       assert.ok(cliProblem([demoPath, "--set", `wifi_ssid=${long}`], "slot wifi_ssid: the value is").endsWith(msg));
       assert.equal(await page.getAttribute('input[name="wifi_ssid"]', "aria-invalid"), "true");
       await fill(page, "wifi_password", "short");
-      assert.match(await fieldMsg(page, "wifi_password"), /^slot wifi_password: wifi_password must be empty \(open network\), 8 to 63 characters/);
+      assert.match(await fieldMsg(page, "wifi_password"), /^slot wifi_password: wifi_password must be empty \(open network\), 8 to 63 bytes/);
       for (const [k, v] of [
         ["thinger_user", "alice"],
         ["thinger_device", "kitchen-1"],

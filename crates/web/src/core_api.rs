@@ -35,6 +35,15 @@ fn about(name: &str, e: &dyn std::fmt::Display) -> String {
     format!("{name}: {e}")
 }
 
+/// `name: message; help` for an engine error, in the CLI's words (its advice never names a
+/// command-line flag).
+fn about_error(name: &str, e: &Error) -> String {
+    match e.help() {
+        Some(h) => format!("{name}: {e}; {h}"),
+        None => about(name, e),
+    }
+}
+
 /// Why a file is not even opened: too large (checked from the size alone, before the
 /// page reads it).
 pub fn file_size_problem(name: &str, size: u64) -> Option<String> {
@@ -213,7 +222,7 @@ impl Opened {
         if let Some(p) = file_size_problem(name, bytes.len() as u64) {
             return Err(p);
         }
-        let fw = Firmware::parse(&bytes).map_err(|e| about(name, &e))?;
+        let fw = Firmware::parse(&bytes).map_err(|e| about_error(name, &e))?;
         let report = fw.verify();
         let data = fw.data().to_vec();
 
@@ -234,7 +243,7 @@ impl Opened {
             placeholders.push(Placeholder::new(key.clone(), literal.clone()));
         }
 
-        let refusal = patch_refusal(&fw).map(|e| about(name, &e));
+        let refusal = patch_refusal(&fw).map(|e| about_error(name, &e));
         let manifest_problem = options
             .chip
             .as_deref()
@@ -283,7 +292,7 @@ impl Opened {
             report,
         };
         drop(fw);
-        let slots = list_slots(&data, &placeholders).map_err(|e| about(name, &e))?;
+        let slots = list_slots(&data, &placeholders).map_err(|e| about_error(name, &e))?;
         Ok(Opened {
             name: name.to_string(),
             bytes,
@@ -313,7 +322,7 @@ impl Opened {
                 return Check {
                     ok: false,
                     fields: BTreeMap::new(),
-                    general: vec![about(&self.name, &e)],
+                    general: vec![about_error(&self.name, &e)],
                 };
             }
         };
@@ -349,7 +358,7 @@ impl Opened {
         let request = self.request(&given);
         let done = personalize(&self.bytes, &request).map_err(|e| match e {
             Error::Personalize { problems } => problems.iter().map(problem_text).collect(),
-            e => vec![about(&self.name, &e)],
+            e => vec![about_error(&self.name, &e)],
         })?;
         let device = given
             .iter()
@@ -562,7 +571,7 @@ pub struct FlashPlan {
 
 /// The route for `bytes` (a personalised file), named `name` in messages.
 pub fn route(name: &str, bytes: &[u8]) -> Result<RouteView, String> {
-    let fw = Firmware::parse(bytes).map_err(|e| about(name, &e))?;
+    let fw = Firmware::parse(bytes).map_err(|e| about_error(name, &e))?;
     let r = placement::route(&fw).map_err(|e| about(name, &e))?;
     Ok(route_view(r))
 }
@@ -587,7 +596,7 @@ pub fn flash_plan(
     bytes: &[u8],
     device_table: Option<&[u8]>,
 ) -> Result<FlashPlan, String> {
-    let fw = Firmware::parse(bytes).map_err(|e| about(name, &e))?;
+    let fw = Firmware::parse(bytes).map_err(|e| about_error(name, &e))?;
     let r = placement::route(&fw).map_err(|e| about(name, &e))?;
     let table = match device_table {
         Some(raw) if r.needs_table() => Some(device_table_of(raw)?),
