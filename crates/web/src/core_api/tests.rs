@@ -197,7 +197,7 @@ fn bad_files_are_refused_in_the_cli_words() {
         .unwrap();
     assert_eq!(
         e,
-        "empty.bin: the file is empty (offset 0x0): expected firmware"
+        "empty.bin: the file is empty (offset 0x0): expected firmware; the file is incomplete: rebuild or download it again"
     );
     let e = file_size_problem("huge.bin", (MAX_FILE_SIZE + 1) as u64).unwrap();
     assert!(e.starts_with("huge.bin: the file is 33554433 bytes, more than 33554432 bytes"));
