@@ -38,10 +38,13 @@ else
     fi
 fi
 
-# 2. The verifier the downloads must pass.
-log "cargo build --bin thinger-patch"
-(cd "$REPO" && cargo build --locked -q -p thinger-patch --bin thinger-patch)
+# 2. The verifier the downloads must pass, and the simulated chip.
+log "cargo build --bin thinger-patch, --example rom_loader_ws"
+(cd "$REPO" && cargo build --locked -q -p thinger-patch --bin thinger-patch &&
+    cargo build --locked -q -p thinger-patch-test-kit --example rom_loader_ws)
 export THINGER_PATCH_BIN="$CARGO_TARGET_DIR/debug/thinger-patch"
+# The simulated chip the flashing tests write to (esptool-js through a fake navigator.serial).
+export THINGER_PATCH_ROM_WS="$CARGO_TARGET_DIR/debug/examples/rom_loader_ws"
 if [[ -z "${THINGER_PATCH_ESPTOOL:-}" && -x "$REPO/.venv/bin/esptool" ]]; then
     export THINGER_PATCH_ESPTOOL="$REPO/.venv/bin/esptool"
 fi

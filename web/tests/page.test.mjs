@@ -6,8 +6,9 @@
 // own `thinger-patch verify`, and hold the values. Screenshots of every state go to
 // web/test-artifacts/.
 //
-// Flashing through esptool-js against the ROM-loader simulator comes later (a fake
-// navigator.serial forwarding to it); here the flash path is tested up to the port.
+// Flashing runs esptool-js for real against the project's ROM-loader simulator: a fake
+// navigator.serial (the page's only seam to a device) carries the serial bytes over a
+// WebSocket on loopback to crates/test-kit/examples/rom_loader_ws.rs (no chip here).
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -23,7 +24,10 @@ import {
   inCi,
   mergedFlipper,
   PREBUILT,
+  romBridgePath,
   serve,
+  startRomBridge,
+  WS_SERIAL,
   thingerPatch,
 } from "./support.mjs";
 
@@ -42,6 +46,13 @@ const ESPHOME_PLACEHOLDERS = {
 
 let srv;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "thinger-patch-web-test-"));
+
+function skipWithoutBridge(t) {
+  if (romBridgePath()) return false;
+  if (inCi()) throw new Error("THINGER_PATCH_ROM_WS does not name the rom_loader_ws example (web/test.sh builds it)");
+  t.skip("the ROM-loader bridge is not built (run web/test.sh)");
+  return true;
+}
 
 function skipWithoutChromium(t) {
   if (haveChromium()) return false;
@@ -383,6 +394,80 @@ describe("the page", () => {
       assert.equal(await page.textContent("#cli-command"), "thinger-patch flash esp32c3-demo-merged.garage.bin");
       await shot(page, "08-no-web-serial.png");
     } finally {
+      await b.close();
+    }
+  });
+
+  test("flashes through esptool-js into the ROM-loader simulator", async (t) => {
+    if (skipWithoutChromium(t) || skipWithoutBridge(t)) return;
+    manifest(null);
+    const sim = await startRomBridge(["esp32c3"]);
+    srv.setSerialBridge(sim.hostPort);
+    const b = await open({ initScripts: [WS_SERIAL] });
+    try {
+      const { page } = b;
+      await pick(page, "esp32c3-demo-merged.bin", fs.readFileSync(path.join(PREBUILT, "esp32c3-demo-merged.bin")));
+      for (const [k, v] of [
+        ["wifi_ssid", "HomeNet"],
+        ["wifi_password", SECRET],
+        ["thinger_user", "alice"],
+        ["thinger_device", "porch"],
+        ["thinger_credentials", CRED],
+      ]) {
+        await fill(page, k, v);
+      }
+      await page.click("#flash");
+      await page.waitForFunction(() => document.documentElement.dataset.flashed, null, { timeout: 120_000 });
+      assert.match(await page.textContent("#flash-status"), /^Flashed esp32c3-demo-merged\.porch\.bin to the ESP32-C3 and verified it/);
+      assert.equal(await page.$eval("#progress", (p) => p.value), 1);
+      await shot(page, "12-flashed.png");
+      const file = await download(page, "esp32c3-demo-merged.porch.bin");
+      const written = fs.readFileSync(file);
+      const flash = await sim.finish();
+      // The personalised merged image at 0x0 of the simulated flash, byte for byte.
+      assert.ok(written.equals(flash.subarray(0, written.length)), "the simulator holds the personalised image");
+      const dumped = path.join(tmp, "flash-dump.bin");
+      fs.writeFileSync(dumped, flash.subarray(0, written.length));
+      assertVerifies(dumped);
+      assert.equal(count(flash, Buffer.from(`${SECRET}\0`)), 1);
+      assertNoLeak(b.log, [SECRET, CRED]);
+    } finally {
+      srv.setSerialBridge(null);
+      sim.kill();
+      await b.close();
+    }
+  });
+
+  test("a cable pulled while writing: the page says so and offers a retry", async (t) => {
+    if (skipWithoutChromium(t) || skipWithoutBridge(t)) return;
+    manifest(null);
+    const sim = await startRomBridge(["esp32c3", "--drop-after", "0"]);
+    srv.setSerialBridge(sim.hostPort);
+    const b = await open({ initScripts: [WS_SERIAL] });
+    try {
+      const { page } = b;
+      await pick(page, "esp32c3-demo-merged.bin", fs.readFileSync(path.join(PREBUILT, "esp32c3-demo-merged.bin")));
+      for (const [k, v] of [
+        ["wifi_ssid", "HomeNet"],
+        ["thinger_user", "alice"],
+        ["thinger_device", "porch"],
+        ["thinger_credentials", CRED],
+      ]) {
+        await fill(page, k, v);
+      }
+      await page.click("#flash");
+      try {
+        await page.waitForSelector("#retry:not([hidden])", { timeout: 60_000 });
+      } catch (e) {
+        throw new Error(`no retry offered; the page says: ${await page.textContent("#flash-status")}`);
+      }
+      assert.equal((await page.textContent("#flash-status")).trim(), "Flashing was interrupted.");
+      assert.match(await page.textContent("#flash-msg"), /^Flashing was interrupted: .*check the cable and the port, then retry\.$/s);
+      await shot(page, "13-flash-interrupted.png");
+      assertNoLeak(b.log, [CRED]);
+    } finally {
+      srv.setSerialBridge(null);
+      sim.kill();
       await b.close();
     }
   });

@@ -2,9 +2,10 @@
 // loopback that logs every request, Debian's Chromium driven by playwright-core, the
 // project's verifiers (esptool image-info, thinger-patch verify/inspect).
 
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -105,6 +106,30 @@ export async function serve(root = DIST, { routes = {}, cache = "no-cache" } = {
     send(200, fs.readFileSync(file), TYPES[path.extname(file)]);
   });
   server.routes = { ...routes };
+  // A test seam for the serial port: `server.serialBridge = "127.0.0.1:PORT"` passes WebSocket
+  // upgrades of /__serial through to the ROM-loader simulator's bridge, same origin (the page's
+  // CSP allows connect-src 'self' only).
+  server.serialBridge = null;
+  server.on("upgrade", (req, socket, head) => {
+    const url = new URL(req.url, "http://127.0.0.1");
+    if (url.pathname !== "/__serial" || !server.serialBridge) return socket.destroy();
+    const [host, port] = server.serialBridge.split(":");
+    const upstream = net.connect(Number(port), host, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(lines.join("\r\n") + "\r\n\r\n");
+      if (head?.length) upstream.write(head);
+      socket.pipe(upstream).pipe(socket);
+    });
+    const drop = () => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.on("error", drop);
+    socket.on("error", drop);
+    socket.on("close", () => upstream.end());
+    upstream.on("close", () => socket.end());
+  });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const origin = `http://127.0.0.1:${server.address().port}`;
   return {
@@ -112,6 +137,9 @@ export async function serve(root = DIST, { routes = {}, cache = "no-cache" } = {
     url: `${origin}/`,
     requests,
     routes: server.routes,
+    setSerialBridge: (hostPort) => {
+      server.serialBridge = hostPort;
+    },
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections?.();
@@ -214,3 +242,98 @@ export function gitIgnored(file) {
     return false;
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// The ROM-loader simulator behind a WebSocket (crates/test-kit/examples/rom_loader_ws.rs)
+// ---------------------------------------------------------------------------------------
+
+/** The bridge binary web/test.sh builds (THINGER_PATCH_ROM_WS), or null. */
+export function romBridgePath() {
+  const p = process.env.THINGER_PATCH_ROM_WS;
+  return p && fs.existsSync(p) ? p : null;
+}
+
+/**
+ * Starts the simulated chip: `args` as the example takes them (chip, --flash-at, --drop-after).
+ * Resolves `{ hostPort, finish() }`; `finish()` resolves the simulated flash as a Buffer.
+ */
+export function startRomBridge(args) {
+  const dump = path.join(os.tmpdir(), `thinger-patch-rom-${process.pid}-${Date.now()}.bin`);
+  const child = spawn(romBridgePath(), [...args, "--dump", dump], { stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /^ws:\/\/([^\s]+)/m.exec(out);
+      if (m && !child.started) {
+        child.started = true;
+        resolve({
+          hostPort: m[1],
+          finish: () =>
+            new Promise((done, fail) => {
+              child.on("exit", (code) => {
+                if (code !== 0) return fail(new Error(`rom_loader_ws exited with ${code}`));
+                const flash = fs.readFileSync(dump);
+                fs.rmSync(dump, { force: true });
+                done(flash);
+              });
+              child.stdin.end("finish\n");
+            }),
+          kill: () => child.kill(),
+        });
+      }
+    });
+  });
+}
+
+/**
+ * A page init script: navigator.serial with one port whose bytes travel over a WebSocket to
+ * the simulator (same origin, /__serial). DTR/RTS (setSignals) do nothing: the simulated chip
+ * is always in its bootloader, as a pseudo-terminal has no modem lines.
+ */
+export const WS_SERIAL = `
+(() => {
+  class WsPort {
+    constructor() { this.readable = null; this.writable = null; this.ws = null; }
+    getInfo() { return { usbVendorId: 0x303a, usbProductId: 0x1001 }; }
+    async open() {
+      const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/__serial");
+      ws.binaryType = "arraybuffer";
+      await new Promise((ok, bad) => {
+        ws.onopen = ok;
+        ws.onerror = () => bad(new DOMException("Failed to open serial port.", "NetworkError"));
+      });
+      this.ws = ws;
+      const lost = () => new DOMException("The device has been lost.", "NetworkError");
+      this.readable = new ReadableStream({
+        start(c) {
+          ws.onmessage = (e) => c.enqueue(new Uint8Array(e.data));
+          ws.onclose = () => { try { c.error(lost()); } catch {} };
+        },
+      });
+      this.writable = new WritableStream({
+        write(chunk) {
+          if (ws.readyState !== WebSocket.OPEN) throw lost();
+          ws.send(chunk);
+        },
+      });
+    }
+    async close() {
+      this.ws?.close();
+      this.ws = null;
+      this.readable = null;
+      this.writable = null;
+    }
+    async setSignals() {}
+    async getSignals() { return {}; }
+    addEventListener() {}
+    removeEventListener() {}
+  }
+  const port = new WsPort();
+  Object.defineProperty(Navigator.prototype, "serial", { configurable: true, get() { return {
+    requestPort: async () => port,
+    getPorts: async () => [port],
+    addEventListener() {}, removeEventListener() {},
+  }; } });
+})();`;
