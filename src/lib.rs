@@ -54,6 +54,10 @@ pub enum Command {
     Flash(cmd::flash::FlashArgs),
     /// Personalise in memory and send to a running device over the network: ArduinoOTA (both password schemes) or an HTTP update server (HTTPUpdateServer, ElegantOTA).
     Ota(cmd::ota::OtaArgs),
+    /// Personalise one firmware for many devices, each with its own identity from a CSV or generated, into files (--out-dir) or onto boards on several ports at once; recorded in the provisioning ledger
+    Batch(cmd::batch::BatchArgs),
+    /// What the provisioning ledger recorded: list, show, export (secrets masked unless --reveal), forget
+    Ledger(cmd::ledger::LedgerArgs),
     /// Guided mode: asks for each value in plain words, writes <name>.<device>.bin, offers to flash it (also: thinger-patch with no arguments)
     Setup(cmd::setup::SetupArgs),
 }
@@ -90,6 +94,8 @@ fn run() -> i32 {
         Command::Flash(args) => cmd::flash::run(&args),
         Command::Ota(args) => cmd::ota::run(&args),
         Command::Setup(args) => cmd::setup::run(&args, bare),
+        Command::Batch(args) => cmd::batch::run(&args),
+        Command::Ledger(args) => cmd::ledger::run(&args),
     };
     match result {
         Ok(code) => code,

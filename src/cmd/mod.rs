@@ -1,7 +1,9 @@
 //! One module per command: its arguments (clap) and its `run`.
 
+pub mod batch;
 pub mod flash;
 pub mod inspect;
+pub mod ledger;
 pub mod ota;
 pub mod patch;
 pub mod setup;

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod batch_cli;
 mod ci_stamping;
 mod cli_patch;
 mod common_selftest;

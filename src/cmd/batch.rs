@@ -1,0 +1,615 @@
+//! `thinger-patch batch FIRMWARE`: one firmware, many devices, each with its own identity,
+//! recorded in the provisioning ledger (`thinger-patch-ledger`). Identities come from a CSV or
+//! are generated; each is reserved before anything is written and committed only once the
+//! write is verified, so an interrupted run is completed by running it again and no identity
+//! is ever handed to two devices. Either one personalised file per identity (`--out-dir`, for
+//! a factory's own jig) or the boards on the given serial ports, one thread per port.
+
+use crate::args::{LoadedConfig, PersonalizeArgs};
+use crate::exit::{self, CliError};
+use crate::{CliResult, fsio, outln};
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use thinger_patch_core::placement::{self, Route};
+use thinger_patch_core::values::{Assignment, Origin};
+use thinger_patch_core::{Chip, Firmware, ListOptions, Request, checksum, personalize, slots};
+use thinger_patch_delivery::serial::{After, Before, FlashOptions, esp32};
+use thinger_patch_ledger::{
+    Board, Credential, CsvInput, FirmwareInfo, Generator, IdentitySource, Job, JobSpec, KeySource,
+    Ledger, Location, Mac, Reservation, ReserveOptions, SlotSpec, Target, Written,
+};
+
+/// The ledger key's environment variable (CI, scripts).
+pub const LEDGER_KEY_ENV: &str = "THINGER_PATCH_LEDGER_KEY";
+/// The ledger's file name when `--ledger` is not given: beside the config file, else here.
+pub const LEDGER_FILE: &str = "thinger-patch.db";
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Firmware to personalise for every device: app image, merged image, Arduino ESP8266 image, .bin.gz
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub personalize: PersonalizeArgs,
+    /// Identities planned in a CSV: a header row of slot keys, one device per row, used in order
+    #[arg(long, value_name = "CSV", conflicts_with = "generate")]
+    pub devices: Option<PathBuf>,
+    /// Generate up to N identities (device ids from --device-id, credentials from the system's CSPRNG)
+    #[arg(long, value_name = "N", requires = "device_id")]
+    pub generate: Option<u64>,
+    /// Device id template for --generate: {n}, {n:04} (a counter), {mac} (the board's MAC, ports only)
+    #[arg(long, value_name = "TEMPLATE")]
+    pub device_id: Option<String>,
+    /// First {n} of --generate
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub start: u64,
+    /// The provisioning ledger [default: thinger-patch.db beside the config file, else here]; key from THINGER_PATCH_LEDGER_KEY or asked
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
+    /// Write one personalised image per identity into DIR (file names hold the device id) instead of flashing
+    #[arg(long, value_name = "DIR", conflicts_with = "ports")]
+    pub out_dir: Option<PathBuf>,
+    /// Serial port of a board to flash (repeat: one thread per port); ESP32 family
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<String>,
+    /// Flash the boards on the given ports once, then stop (required with --port)
+    #[arg(long)]
+    pub once: bool,
+    /// Give a board seen before a new identity instead of its own again
+    #[arg(long)]
+    pub new_identity: bool,
+    /// Baud rate when flashing
+    #[arg(short, long, value_name = "B", default_value_t = 460_800)]
+    pub baud: u32,
+    /// How to enter the serial bootloader (as `flash --before`)
+    #[arg(long, value_enum, default_value_t = Before::DefaultReset)]
+    pub before: Before,
+    /// After writing (as `flash --after`)
+    #[arg(long, value_enum, default_value_t = After::HardReset)]
+    pub after: After,
+    /// Talk to the ROM loader instead of uploading the flasher stub
+    #[arg(long)]
+    pub no_stub: bool,
+    /// Print a JSON summary (secret values never appear)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One device of the run, as the summary shows it.
+#[derive(Debug, Serialize)]
+struct Outcome {
+    device: String,
+    /// `written`, `flashed`, `already done`, `failed`.
+    result: String,
+    /// The file or the port.
+    location: String,
+    mac: Option<String>,
+    sha256: Option<String>,
+    reason: Option<String>,
+}
+
+pub fn run(args: &BatchArgs) -> CliResult {
+    if args.out_dir.is_none() && (args.ports.is_empty() || !args.once) {
+        return Err(CliError::new(
+            exit::USAGE,
+            "say where the devices are: --out-dir DIR writes one image per identity, --port PORT (repeat) --once flashes those boards; watching for boards as they are plugged in is not available yet",
+        ));
+    }
+    if args.devices.is_none() && args.generate.is_none() {
+        return Err(CliError::new(
+            exit::USAGE,
+            "say where identities come from: --devices devices.csv, or --generate N --device-id 'bar-{n:04}'",
+        ));
+    }
+    let runs = args.personalize.profile_runs();
+    if runs.len() > 1 {
+        return Err(CliError::new(
+            exit::USAGE,
+            "batch takes at most one --profile: its values go to every device",
+        ));
+    }
+    let profile = runs.into_iter().next().flatten();
+    let input = fsio::read(&args.file)?;
+    let mut warnings = Vec::new();
+    let config = args.personalize.load_config(&mut warnings)?;
+    crate::print_warnings(&warnings);
+    let request = args
+        .personalize
+        .request(config.as_ref(), profile.as_deref())?;
+    let spec = job_spec(args, &input, &request)?;
+    let ledger = open_ledger(args.ledger.as_deref(), config.as_ref(), true)?;
+    let job = ledger.plan(&spec).map_err(ledger_error)?;
+    let outcomes = match &args.out_dir {
+        Some(dir) => to_files(args, &ledger, &job, &input, &request, dir)?,
+        None => to_boards(args, &ledger, &job, &input, &request)?,
+    };
+    let status = ledger.job_status(&job).map_err(ledger_error)?;
+    if args.json {
+        let doc = serde_json::json!({
+            "firmware": args.file.display().to_string(),
+            "ledger": ledger.path().display().to_string(),
+            "job": job.name(),
+            "devices": outcomes,
+            "remaining": status.remaining,
+        });
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("summary serialises")
+        );
+    } else {
+        for o in &outcomes {
+            let extra = o
+                .reason
+                .as_deref()
+                .map_or(String::new(), |r| format!("  ({r})"));
+            outln!("  {:<24} {:<13} {}{extra}", o.device, o.result, o.location);
+        }
+        outln!(
+            "{} device(s) this run; {} identit{} left; ledger {}",
+            outcomes.len(),
+            status.remaining,
+            if status.remaining == 1 { "y" } else { "ies" },
+            ledger.path().display()
+        );
+    }
+    let failed = outcomes.iter().any(|o| o.result == "failed");
+    Ok(if failed { exit::DEVICE } else { exit::OK })
+}
+
+/// The job as the ledger records it: the firmware's slots, where identities come from, the
+/// profile's values for every device, a stable name so that a re-run completes the job.
+fn job_spec(args: &BatchArgs, input: &[u8], request: &Request) -> CliResult<JobSpec> {
+    let listing = slots(
+        input,
+        &ListOptions {
+            parse: request.parse.unwrap_or_default(),
+            placeholders: request.placeholders.clone(),
+            conventions: request.conventions,
+        },
+    )
+    .map_err(|e| CliError::engine(&args.file, &e))?;
+    if !listing.report.valid {
+        return Err(CliError::new(
+            exit::INVALID,
+            format!(
+                "{}: not valid, so nothing is personalised ({})",
+                args.file.display(),
+                listing.report.summary_of_problems()
+            ),
+        ));
+    }
+    if listing.slots.is_empty() {
+        return Err(CliError::new(
+            exit::INVALID,
+            format!(
+                "{}: it declares no slot and holds no known placeholder: there is nothing to personalise per device",
+                args.file.display()
+            ),
+        ));
+    }
+    let slot_specs: Vec<SlotSpec> = listing
+        .slots
+        .iter()
+        .map(|s| SlotSpec {
+            key: s.key.clone(),
+            capacity: s.capacity,
+            secret: s.secret,
+            required: s.required,
+        })
+        .collect();
+    let file_name = args
+        .file
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let (source, from) = match (&args.devices, &args.generate) {
+        (Some(csv), _) => {
+            let text = String::from_utf8(fsio::read(csv)?).map_err(|_| {
+                CliError::new(
+                    exit::INVALID,
+                    format!("{}: not UTF-8 text; save the CSV as UTF-8", csv.display()),
+                )
+            })?;
+            let name = csv.display().to_string();
+            (
+                IdentitySource::Csv(CsvInput {
+                    name: name.clone(),
+                    text,
+                }),
+                name,
+            )
+        }
+        (None, Some(n)) => {
+            let template = args.device_id.clone().unwrap_or_default();
+            (
+                IdentitySource::Generate(Generator {
+                    template: template.clone(),
+                    vars: Default::default(),
+                    start: args.start,
+                    count: *n,
+                }),
+                format!("{template} from {}", args.start),
+            )
+        }
+        (None, None) => unreachable!("checked in run"),
+    };
+    let mut spec = JobSpec::new(format!("{file_name} {from}"), slot_specs, source);
+    spec.profile = request
+        .values
+        .iter()
+        .map(|a| (a.key.clone(), a.value.clone()))
+        .collect();
+    if listing.slots.iter().any(|s| s.key == "thinger_credentials") {
+        // Drawn per device where the CSV has no such column (the ledger decides).
+        spec.credentials = vec![Credential::new("thinger_credentials")];
+    }
+    let version = listing
+        .slots
+        .iter()
+        .find(|s| s.key == "fw.version" || s.key == "fw_version")
+        .map(|s| s.value.clone())
+        .unwrap_or_default();
+    spec.firmware = FirmwareInfo {
+        name: file_name,
+        version,
+    };
+    spec.target = if args.out_dir.is_some() {
+        Target::Files
+    } else {
+        Target::Boards
+    };
+    Ok(spec)
+}
+
+/// Opens (or, when `create`, creates) the ledger: `--ledger`, else `thinger-patch.db` beside
+/// the config file, else in the current folder. The key comes from THINGER_PATCH_LEDGER_KEY,
+/// else a passphrase asked on the terminal.
+pub fn open_ledger(
+    path: Option<&Path>,
+    config: Option<&LoadedConfig>,
+    create: bool,
+) -> CliResult<Ledger> {
+    let path = ledger_path(path, config);
+    if !create && !path.exists() {
+        return Err(CliError::new(
+            exit::INVALID,
+            format!(
+                "{}: no ledger here; name it with --ledger FILE (a batch run creates one)",
+                path.display()
+            ),
+        ));
+    }
+    let key = match std::env::var(LEDGER_KEY_ENV) {
+        Ok(k) if !k.is_empty() => KeySource::Env(k),
+        _ if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() => {
+            let p = rpassword::prompt_password(format!(
+                "Passphrase of the ledger {}: ",
+                path.display()
+            ))
+            .map_err(|e| CliError::new(exit::IO, format!("cannot read the passphrase: {e}")))?;
+            KeySource::Passphrase(p)
+        }
+        _ => {
+            return Err(CliError::new(
+                exit::USAGE,
+                format!(
+                    "{}: the ledger keeps secrets encrypted; give its key in {LEDGER_KEY_ENV}, or run on a terminal to be asked for the passphrase",
+                    path.display()
+                ),
+            ));
+        }
+    };
+    Ledger::open(&path, key).map_err(ledger_error)
+}
+
+/// Where the ledger is.
+pub fn ledger_path(path: Option<&Path>, config: Option<&LoadedConfig>) -> PathBuf {
+    match (path, config) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(c)) => c.path.with_file_name(LEDGER_FILE),
+        (None, None) => PathBuf::from(LEDGER_FILE),
+    }
+}
+
+pub fn ledger_error(e: thinger_patch_ledger::Error) -> CliError {
+    CliError::new(exit::INVALID, e.to_string())
+}
+
+/// The reservation's values as a request for the engine (in memory, never on a command line).
+fn request_for(r: &Reservation<'_>, base: &Request) -> Request {
+    Request {
+        values: r
+            .values()
+            .iter()
+            .map(|(k, v)| Assignment::new(k.clone(), v.expose(), Origin::Form))
+            .collect(),
+        placeholders: base.placeholders.clone(),
+        pad: base.pad,
+        allow_missing: true,
+        parse: base.parse,
+        conventions: base.conventions,
+    }
+}
+
+/// `--out-dir`: one verified image per identity, committed as it is written.
+fn to_files(
+    args: &BatchArgs,
+    ledger: &Ledger,
+    job: &Job,
+    input: &[u8],
+    request: &Request,
+    dir: &Path,
+) -> CliResult<Vec<Outcome>> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        CliError::new(
+            exit::IO,
+            format!("{}: cannot create the folder: {e}", dir.display()),
+        )
+    })?;
+    let run = std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string();
+    let mut outcomes = Vec::new();
+    let mut n = 0u32;
+    loop {
+        if ledger.job_status(job).map_err(ledger_error)?.remaining == 0 {
+            break;
+        }
+        n += 1;
+        let board = Board::Slot {
+            run: run.clone(),
+            n,
+        };
+        if let Some(done) = ledger.bound(&board).map_err(ledger_error)?
+            && done.state == thinger_patch_ledger::State::Verified
+        {
+            continue;
+        }
+        let r = ledger
+            .reserve(
+                job,
+                &board,
+                ReserveOptions {
+                    new_identity: args.new_identity,
+                },
+            )
+            .map_err(ledger_error)?;
+        let device = r.device().to_string();
+        let done = personalize(input, &request_for(&r, request)).map_err(|e| {
+            CliError::new(
+                exit::INVALID,
+                format!(
+                    "{} for {device}: {}",
+                    args.file.display(),
+                    crate::messages::error(&e)
+                ),
+            )
+        })?;
+        let out = dir.join(
+            crate::cmd::patch::default_output(&args.file, &device)
+                .file_name()
+                .unwrap_or_default(),
+        );
+        fsio::write_atomic(&out, &done.bytes, done.holds_secrets())?;
+        let sha = checksum::sha256(&done.bytes);
+        r.commit(&Written {
+            sha256: sha,
+            location: Location::File(out.display().to_string()),
+        })
+        .map_err(ledger_error)?;
+        outcomes.push(Outcome {
+            device,
+            result: "written".into(),
+            location: out.display().to_string(),
+            mac: None,
+            sha256: Some(checksum::hex(&sha)),
+            reason: None,
+        });
+    }
+    Ok(outcomes)
+}
+
+/// `--port ... --once`: every port on its own thread: connect, read the MAC, reserve that
+/// board's identity, personalise in memory, write and verify, commit (or record the failure,
+/// which puts the identity back in the pool).
+fn to_boards(
+    args: &BatchArgs,
+    ledger: &Ledger,
+    job: &Job,
+    input: &[u8],
+    request: &Request,
+) -> CliResult<Vec<Outcome>> {
+    let fw = Firmware::parse_with(input, request.parse.unwrap_or_default())
+        .map_err(|e| CliError::engine(&args.file, &e))?;
+    let chip = match placement::route(&fw) {
+        Ok(Route::Esp32 { chip, .. }) => chip,
+        Ok(Route::Esp8266) => {
+            return Err(CliError::new(
+                exit::INVALID,
+                format!(
+                    "{}: ESP8266 boards are flashed through esptool one at a time: use --out-dir and flash the files, or thinger-patch flash per board",
+                    args.file.display()
+                ),
+            ));
+        }
+        Err(e) => {
+            return Err(CliError::new(
+                exit::INVALID,
+                format!("{}: {e}", args.file.display()),
+            ));
+        }
+    };
+    let options = FlashOptions {
+        baud: args.baud,
+        stub: !args.no_stub,
+        before: args.before,
+        after: args.after,
+        ..FlashOptions::default()
+    };
+    let bars = MultiProgress::new();
+    if !std::io::stderr().is_terminal() {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let outcomes = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for port in &args.ports {
+            let (bars, outcomes, options) = (&bars, &outcomes, &options);
+            s.spawn(move || {
+                let bar = PortBar::new(bars, port);
+                let o = one_board(args, ledger, job, input, request, chip, port, options, bar);
+                if !std::io::stderr().is_terminal() {
+                    eprintln!("{port}: {} {}", o.device, o.result);
+                }
+                outcomes.lock().unwrap_or_else(|p| p.into_inner()).push(o);
+            });
+        }
+    });
+    let mut v = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
+    v.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(v)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn one_board(
+    args: &BatchArgs,
+    ledger: &Ledger,
+    job: &Job,
+    input: &[u8],
+    request: &Request,
+    chip: Chip,
+    port: &str,
+    options: &FlashOptions,
+    mut bar: PortBar,
+) -> Outcome {
+    let failed = |device: &str, mac: Option<String>, reason: String| Outcome {
+        device: device.to_string(),
+        result: "failed".into(),
+        location: port.to_string(),
+        mac,
+        sha256: None,
+        reason: Some(reason),
+    };
+    use thinger_patch_delivery::Progress as _;
+    bar.status("connecting ...");
+    let session = match esp32::connect(port, Some(chip), options) {
+        Ok(s) => s,
+        Err(e) => return failed("-", None, CliError::from(e).message),
+    };
+    let mac_text = session.board.mac.clone();
+    let Some(mac) = mac_text.as_deref().and_then(|m| m.parse::<Mac>().ok()) else {
+        return failed("-", mac_text, "the board's MAC could not be read".into());
+    };
+    let board = Board::Mac {
+        mac,
+        chip: Some(session.board.chip.clone()),
+    };
+    let mut r = match ledger.reserve(
+        job,
+        &board,
+        ReserveOptions {
+            new_identity: args.new_identity,
+        },
+    ) {
+        Ok(r) => r,
+        Err(e) => return failed("-", mac_text, e.to_string()),
+    };
+    let device = r.device().to_string();
+    bar.status(&format!("{device}: personalising"));
+    let done = match personalize(input, &request_for(&r, request)) {
+        Ok(d) => d,
+        Err(e) => {
+            let reason = crate::messages::error(&e);
+            let _ = r.fail(&reason);
+            return failed(&device, mac_text, reason);
+        }
+    };
+    let fw = match Firmware::parse(&done.bytes) {
+        Ok(fw) => fw,
+        Err(e) => {
+            let _ = r.fail(&e.to_string());
+            return failed(&device, mac_text, e.to_string());
+        }
+    };
+    let sha = checksum::sha256(&done.bytes);
+    match session.write(&fw, chip, &mut bar) {
+        Ok(flashed) => {
+            let written = Written {
+                sha256: sha,
+                location: Location::Port(port.to_string()),
+            };
+            let committed = if flashed.verified {
+                r.mark_flashed(&written).and_then(|()| r.mark_verified())
+            } else {
+                r.mark_flashed(&written)
+            };
+            bar.done(&format!("{device}: flashed"));
+            match committed {
+                Ok(()) => Outcome {
+                    device,
+                    result: if flashed.verified {
+                        "flashed".into()
+                    } else {
+                        "unverified".into()
+                    },
+                    location: port.to_string(),
+                    mac: mac_text,
+                    sha256: Some(checksum::hex(&sha)),
+                    reason: None,
+                },
+                Err(e) => failed(&device, mac_text, e.to_string()),
+            }
+        }
+        Err(e) => {
+            let reason = CliError::from(e).message;
+            let _ = r.fail(&reason);
+            bar.done(&format!("{device}: failed"));
+            failed(&device, mac_text, reason)
+        }
+    }
+}
+
+/// One port's line in the MultiProgress.
+struct PortBar {
+    bar: ProgressBar,
+    port: String,
+}
+
+impl PortBar {
+    fn new(bars: &MultiProgress, port: &str) -> PortBar {
+        let bar = bars.add(ProgressBar::new(1));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:<14} {msg:<36} [{bar:24}] {percent:>3}%")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(port.to_string());
+        PortBar {
+            bar,
+            port: port.to_string(),
+        }
+    }
+
+    fn done(&mut self, text: &str) {
+        self.bar.set_message(text.to_string());
+        self.bar.finish();
+    }
+}
+
+impl thinger_patch_delivery::Progress for PortBar {
+    fn start(&mut self, what: &str, total: u64) {
+        self.bar.set_length(total.max(1));
+        self.bar.set_position(0);
+        self.bar.set_message(format!("writing {what}"));
+    }
+    fn advance(&mut self, done: u64) {
+        self.bar.set_position(done);
+    }
+    fn finish(&mut self, _skipped: bool) {}
+    fn status(&mut self, text: &str) {
+        let _ = &self.port;
+        self.bar.set_message(text.to_string());
+    }
+}

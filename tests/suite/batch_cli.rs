@@ -1,0 +1,351 @@
+//! `thinger-patch batch` and `thinger-patch ledger`: one firmware, many identities, a real
+//! SQLite ledger. Boards are the project's ROM-loader simulators on pseudo-terminals (no chip
+//! here; no DTR/RTS, so `--before no-reset --after no-reset`), several at once.
+#![cfg(unix)]
+
+use crate::common;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use thinger_patch_test_kit::rom_loader::{Chip, Config, Sim};
+
+const APP: &str = "examples/c-firmware/prebuilt/esp32c3-demo.bin";
+const MERGED: &str = "examples/c-firmware/prebuilt/esp32c3-demo-merged.bin";
+const KEY: &str = "ledger-key-for-tests";
+const PASSWORD: &str = "batch-pw-CANARY-31";
+
+/// Runs thinger-patch; the canary secret must not be in its output.
+fn tp(dir: &Path, args: &[&str]) -> Output {
+    let o = run(dir, args);
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!shown.contains(PASSWORD), "the secret was shown:\n{shown}");
+    o
+}
+
+/// Runs thinger-patch (`ledger export --reveal` shows secrets: the user asked).
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(common::cli_path())
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", dir)
+        .env("THINGER_PATCH_LEDGER_KEY", KEY)
+        .env("PW", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running thinger-patch")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", common::describe_output(o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn repo(rel: &str) -> String {
+    common::repo_root().join(rel).display().to_string()
+}
+
+fn inspect(dir: &Path, file: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(&tp(
+        dir,
+        &["inspect", file.to_str().unwrap(), "--json"],
+    )))
+    .unwrap()
+}
+
+fn slot(v: &serde_json::Value, key: &str) -> String {
+    v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == key)
+        .map(|s| s["value"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn out_dir_from_a_csv_then_generated_identities_are_recorded_and_never_reissued() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("devices.csv"),
+        "thinger_device,wifi_ssid\nkitchen,HomeNet\ngarage,GarageNet\nporch,HomeNet\n",
+    )
+    .unwrap();
+    let common_args = [
+        "--set",
+        "thinger_user=alice",
+        "--set-env",
+        "wifi_password=PW",
+        "--ledger",
+        "series.db",
+    ];
+    let app = repo(APP);
+    let mut args = vec![
+        "batch",
+        &app,
+        "--devices",
+        "devices.csv",
+        "--out-dir",
+        "out",
+    ];
+    args.extend(common_args);
+    let out = ok(&tp(d, &args));
+    assert!(
+        out.contains("3 device(s) this run; 0 identities left"),
+        "{out}"
+    );
+    let mut creds = BTreeSet::new();
+    let export: serde_json::Value = serde_json::from_str(&ok(&run(
+        d,
+        &[
+            "ledger",
+            "--ledger",
+            "series.db",
+            "export",
+            "--format",
+            "json",
+            "--reveal",
+        ],
+    )))
+    .unwrap();
+    for (device, ssid) in [
+        ("kitchen", "HomeNet"),
+        ("garage", "GarageNet"),
+        ("porch", "HomeNet"),
+    ] {
+        let file: PathBuf = d.join("out").join(format!("esp32c3-demo.{device}.bin"));
+        if let Some(esptool) = common::esptool() {
+            esptool
+                .image_info(&file, Some("esp32c3"))
+                .assert_valid(device);
+        }
+        let v = inspect(d, &file);
+        assert_eq!(slot(&v, "thinger_device"), device);
+        assert_eq!(slot(&v, "wifi_ssid"), ssid);
+        assert_eq!(slot(&v, "thinger_credentials"), "********");
+        // Its own credentials (from the CSPRNG, revealed with the key) are in its image.
+        let row = export
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["device"] == device)
+            .unwrap();
+        let cred = row["values"]["thinger_credentials"]
+            .as_str()
+            .unwrap_or_else(|| panic!("credentials of {device} in {row}"))
+            .to_string();
+        assert_eq!(cred.len(), 64, "fills the 64-byte slot");
+        let bytes = std::fs::read(&file).unwrap();
+        assert_eq!(
+            common::find_all(&bytes, cred.as_bytes()).len(),
+            1,
+            "{device}'s own credentials"
+        );
+        creds.insert(cred);
+    }
+    assert_eq!(creds.len(), 3, "distinct credentials");
+    // Secrets at rest: the password is not in the database file in clear.
+    let db = std::fs::read(d.join("series.db")).unwrap();
+    assert!(common::find_all(&db, PASSWORD.as_bytes()).is_empty());
+    // The same command again: every identity is used, nothing is written twice.
+    let before = std::fs::read_dir(d.join("out")).unwrap().count();
+    let out = ok(&tp(d, &args));
+    assert!(out.contains("0 device(s) this run"), "{out}");
+    assert_eq!(std::fs::read_dir(d.join("out")).unwrap().count(), before);
+    // The ledger lists them, verified, secrets masked.
+    let list: serde_json::Value = serde_json::from_str(&ok(&tp(
+        d,
+        &["ledger", "--ledger", "series.db", "list", "--json"],
+    )))
+    .unwrap();
+    let states: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(states, ["verified"; 3]);
+    assert!(
+        !list
+            .to_string()
+            .contains(&*creds.iter().next().unwrap().clone())
+    );
+
+    // Generated identities in another folder: bar-01, bar-02.
+    let mut generated = vec![
+        "batch",
+        &app,
+        "--generate",
+        "2",
+        "--device-id",
+        "bar-{n:02}",
+        "--out-dir",
+        "gen",
+    ];
+    generated.extend(common_args);
+    generated.extend(["--set", "wifi_ssid=GenNet"]);
+    ok(&tp(d, &generated));
+    for n in ["bar-01", "bar-02"] {
+        assert!(
+            d.join("gen")
+                .join(format!("esp32c3-demo.{n}.bin"))
+                .is_file(),
+            "{n}"
+        );
+    }
+}
+
+#[test]
+fn bad_identities_are_all_listed_before_anything_is_reserved_or_written() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("devices.csv"),
+        "thinger_device,wifi_sid\nkitchen,HomeNet\nkitchen,Other\nthis id has spaces,HomeNet\n",
+    )
+    .unwrap();
+    let app = repo(APP);
+    let o = tp(
+        d,
+        &[
+            "batch",
+            &app,
+            "--devices",
+            "devices.csv",
+            "--out-dir",
+            "out",
+            "--set",
+            "thinger_user=alice",
+            "--set",
+            "wifi_ssid=x",
+            "--ledger",
+            "series.db",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", common::describe_output(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("nothing was reserved or written"), "{err}");
+    assert!(err.contains("wifi_sid"), "the unknown column: {err}");
+    assert!(err.contains("row 3"), "the duplicate, by row: {err}");
+    assert!(
+        err.contains("row 4"),
+        "the id breaking the rule, by row: {err}"
+    );
+    assert!(!d.join("out").exists() || std::fs::read_dir(d.join("out")).unwrap().count() == 0);
+}
+
+#[test]
+fn eight_boards_flashed_at_once_each_with_its_own_identity_and_a_dropped_line_recorded() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let merged = std::fs::read(repo(MERGED)).unwrap();
+    let sims: Vec<Sim> = (0..9u8)
+        .map(|i| {
+            let mut c = Config::new(Chip::Esp32c3);
+            c.mac = [0x58, 0xcf, 0x79, 0x00, 0x00, i + 1];
+            if i == 8 {
+                // The ninth board's line drops during the write.
+                c.drop_after_data_frames = Some(1);
+            }
+            Sim::start(c)
+        })
+        .collect();
+    let merged_path = repo(MERGED);
+    let mut args: Vec<&str> = vec![
+        "batch",
+        &merged_path,
+        "--generate",
+        "20",
+        "--device-id",
+        "bar-{n:02}",
+        "--once",
+        "--before",
+        "no-reset",
+        "--after",
+        "no-reset",
+        "--no-stub",
+        "--baud",
+        "115200",
+        "--set",
+        "wifi_ssid=Line",
+        "--set",
+        "thinger_user=alice",
+        "--set-env",
+        "wifi_password=PW",
+        "--ledger",
+        "line.db",
+        "--json",
+    ];
+    for s in &sims {
+        args.extend(["--port", s.port()]);
+    }
+    let o = tp(d, &args);
+    let flashes: Vec<_> = sims.into_iter().map(|s| s.finish().flash).collect();
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "one board failed: {}",
+        common::describe_output(&o)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = summary["devices"].as_array().unwrap();
+    assert_eq!(rows.len(), 9);
+    let mut devices = BTreeSet::new();
+    for (i, flash) in flashes.iter().enumerate().take(8) {
+        let image = &flash[..merged.len()];
+        let file = d.join(format!("board{i}.bin"));
+        std::fs::write(&file, image).unwrap();
+        let v = inspect(d, &file);
+        let device = slot(&v, "thinger_device");
+        assert!(device.starts_with("bar-"), "{device}");
+        assert!(devices.insert(device), "an identity given twice");
+        if let Some(esptool) = common::esptool() {
+            esptool
+                .image_info(&file, Some("esp32c3"))
+                .assert_valid("a batch board");
+        }
+    }
+    assert_eq!(devices.len(), 8);
+    assert_eq!(
+        rows.iter().filter(|r| r["result"] == "flashed").count(),
+        8,
+        "{rows:?}"
+    );
+    let failed: Vec<_> = rows.iter().filter(|r| r["result"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{rows:?}");
+    // The ledger: 8 verified with their MACs, the failed one's identity back in the pool.
+    let list: serde_json::Value = serde_json::from_str(&ok(&tp(
+        d,
+        &["ledger", "--ledger", "line.db", "list", "--json"],
+    )))
+    .unwrap();
+    let verified: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "verified")
+        .collect();
+    assert_eq!(verified.len(), 8);
+    let macs: BTreeSet<_> = verified
+        .iter()
+        .map(|r| r["mac"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(macs.len(), 8);
+    let failed_rows: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "failed")
+        .collect();
+    assert_eq!(failed_rows.len(), 1, "{list}");
+    assert!(
+        failed_rows[0]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+}
