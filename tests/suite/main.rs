@@ -25,5 +25,3 @@ mod predecessor;
 mod secrets;
 mod slots_firmware;
 mod third_party;
-#[cfg(target_os = "linux")]
-mod wheel;

@@ -11,7 +11,17 @@
 //! Needs maturin (pinned in scripts/requirements-test.txt, in `.venv`), Python >= 3.10 and PyPI
 //! (esptool and its dependencies, pinned by the same file as pip constraints). Skipped with a
 //! message when maturin is absent; under `CI=true` that is a failure.
-use crate::common;
+//!
+//! Its own test binary, not a module of `tests/suite`: `maturin build` links
+//! `target/debug/thinger-patch` again (cargo builds it for tests with the dev-dependencies'
+//! features), which must not happen while the suite's tests run that binary. Cargo runs test
+//! binaries one after the other, this one after `suite`.
+#![cfg(target_os = "linux")]
+
+// The suite's helpers (it allows what a binary leaves unused); this binary uses a few.
+#[allow(unused_imports)]
+#[path = "suite/common.rs"]
+mod common;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
