@@ -10,6 +10,7 @@ use thinger_patch_core::config::{Config, FILE_NAME, Source};
 use thinger_patch_core::targets::{ConventionChoice, Pad, Placeholder};
 use thinger_patch_core::values::{Assignment, Origin};
 use thinger_patch_core::{Request, personalize::Personalized};
+use thinger_patch_delivery::serial::{After, Before, FlashOptions};
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct PersonalizeArgs {
@@ -47,6 +48,67 @@ pub struct PersonalizeArgs {
     /// a command line, so never in a process list.
     #[arg(skip)]
     pub answers: Vec<Assignment>,
+}
+
+/// How to talk to a board's serial bootloader: shared by `flash`, `setup` and `batch`.
+#[derive(Debug, Clone, Args)]
+pub struct SerialArgs {
+    /// Baud rate for the transfer (the connection starts at 115200)
+    #[arg(short, long, value_name = "B", default_value_t = 460_800)]
+    pub baud: u32,
+    /// How to enter the serial bootloader: pulse DTR/RTS (auto-reset boards), or the chip is already in it
+    #[arg(long, value_enum, default_value_t = Before::DefaultReset)]
+    pub before: Before,
+    /// After writing: reset the chip via RTS to run the firmware, or stay in the bootloader
+    #[arg(long, value_enum, default_value_t = After::HardReset)]
+    pub after: After,
+    /// Talk to the ROM loader instead of uploading the flasher stub (slower, no compression)
+    #[arg(long)]
+    pub no_stub: bool,
+}
+
+impl Default for SerialArgs {
+    fn default() -> Self {
+        SerialArgs {
+            baud: 460_800,
+            before: Before::DefaultReset,
+            after: After::HardReset,
+            no_stub: false,
+        }
+    }
+}
+
+impl SerialArgs {
+    /// The delivery crate's options with these settings and its defaults for the rest.
+    pub fn options(&self) -> FlashOptions {
+        FlashOptions {
+            baud: self.baud,
+            stub: !self.no_stub,
+            before: self.before,
+            after: self.after,
+            ..FlashOptions::default()
+        }
+    }
+
+    /// The same settings as `flash` arguments.
+    pub fn to_argv(&self) -> Vec<std::ffi::OsString> {
+        use clap::ValueEnum;
+        let name = |v: Option<clap::builder::PossibleValue>| {
+            v.map_or_else(String::new, |p| p.get_name().to_string())
+        };
+        let mut argv: Vec<std::ffi::OsString> = vec![
+            "--baud".into(),
+            self.baud.to_string().into(),
+            "--before".into(),
+            name(self.before.to_possible_value()).into(),
+            "--after".into(),
+            name(self.after.to_possible_value()).into(),
+        ];
+        if self.no_stub {
+            argv.push("--no-stub".into());
+        }
+        argv
+    }
 }
 
 /// `--convention`: `auto`, `none` or a convention's name.

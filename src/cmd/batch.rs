@@ -5,7 +5,7 @@
 //! is ever handed to two devices. Either one personalised file per identity (`--out-dir`, for
 //! a factory's own jig) or the boards on the given serial ports, one thread per port.
 
-use crate::args::{LoadedConfig, PersonalizeArgs};
+use crate::args::{LoadedConfig, PersonalizeArgs, SerialArgs};
 use crate::exit::{self, CliError};
 use crate::{CliResult, fsio, outln};
 use clap::Args;
@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use thinger_patch_core::placement::{self, Route};
 use thinger_patch_core::values::{Assignment, Origin};
 use thinger_patch_core::{Chip, Firmware, ListOptions, Request, checksum, personalize, slots};
-use thinger_patch_delivery::serial::{After, Before, FlashOptions, esp32};
+use thinger_patch_delivery::serial::{FlashOptions, esp32};
 use thinger_patch_ledger::{
     Board, Credential, CsvInput, FirmwareInfo, Generator, IdentitySource, Job, JobSpec, KeySource,
     Ledger, Location, Mac, Reservation, ReserveOptions, SlotSpec, Target, Written,
@@ -61,18 +61,8 @@ pub struct BatchArgs {
     /// Give a board seen before a new identity instead of its own again
     #[arg(long)]
     pub new_identity: bool,
-    /// Baud rate when flashing
-    #[arg(short, long, value_name = "B", default_value_t = 460_800)]
-    pub baud: u32,
-    /// How to enter the serial bootloader (as `flash --before`)
-    #[arg(long, value_enum, default_value_t = Before::DefaultReset)]
-    pub before: Before,
-    /// After writing (as `flash --after`)
-    #[arg(long, value_enum, default_value_t = After::HardReset)]
-    pub after: After,
-    /// Talk to the ROM loader instead of uploading the flasher stub
-    #[arg(long)]
-    pub no_stub: bool,
+    #[command(flatten)]
+    pub serial: SerialArgs,
     /// Print a JSON summary (secret values never appear)
     #[arg(long)]
     pub json: bool,
@@ -442,13 +432,7 @@ fn to_boards(
             ));
         }
     };
-    let options = FlashOptions {
-        baud: args.baud,
-        stub: !args.no_stub,
-        before: args.before,
-        after: args.after,
-        ..FlashOptions::default()
-    };
+    let options = args.serial.options();
     let bars = MultiProgress::new();
     if !std::io::stderr().is_terminal() {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());

@@ -7,7 +7,7 @@
 mod dry_run;
 mod record;
 
-use crate::args::{self, PersonalizeArgs, result_warnings};
+use crate::args::{self, PersonalizeArgs, SerialArgs, result_warnings};
 use crate::exit::{self, CliError};
 use crate::progress::{Bar, rate};
 use crate::{CliResult, fsio, outln, print_warnings};
@@ -22,7 +22,7 @@ use thinger_patch_core::chip::Chip;
 use thinger_patch_core::personalize::Personalized;
 use thinger_patch_core::placement::{self, Plan, Route};
 use thinger_patch_core::{Firmware, ParseOptions};
-use thinger_patch_delivery::serial::{self, After, Before, FlashOptions, esptool, port};
+use thinger_patch_delivery::serial::{self, FlashOptions, esptool, port};
 
 #[derive(Debug, Args)]
 #[command(mut_arg("profiles", |a| a.help(super::ota::ONE_PROFILE_HELP)))]
@@ -34,9 +34,6 @@ pub struct FlashArgs {
     /// Serial port [default: $ESPFLASH_PORT, else the one ESP serial port found]
     #[arg(short, long, value_name = "PORT")]
     pub port: Option<String>,
-    /// Baud rate for the transfer (the connection starts at 115200)
-    #[arg(short, long, value_name = "B", default_value_t = 460_800)]
-    pub baud: u32,
     /// Skip the MD5 check of what was written (ESP32 family)
     #[arg(long)]
     pub no_verify: bool,
@@ -46,15 +43,8 @@ pub struct FlashArgs {
     /// Print a JSON summary on stdout (progress stays on stderr)
     #[arg(long)]
     pub json: bool,
-    /// How to enter the serial bootloader: pulse DTR/RTS (auto-reset boards), or the chip is already in it
-    #[arg(long, value_enum, default_value_t = Before::DefaultReset)]
-    pub before: Before,
-    /// After writing: reset the chip via RTS to run the firmware, or stay in the bootloader
-    #[arg(long, value_enum, default_value_t = After::HardReset)]
-    pub after: After,
-    /// Talk to the ROM loader instead of uploading the flasher stub (slower, no compression)
-    #[arg(long)]
-    pub no_stub: bool,
+    #[command(flatten)]
+    pub serial: SerialArgs,
     /// Flash offset of the device's partition table (read for app images)
     #[arg(long, value_name = "OFFSET", default_value = "0x8000", value_parser = thinger_patch_core::placement::parse_offset)]
     pub partition_table_offset: u32,
@@ -151,14 +141,11 @@ pub fn run(args: &FlashArgs) -> CliResult {
     };
     let port = pick_port(args)?;
     let options = FlashOptions {
-        baud: args.baud,
         verify: !args.no_verify,
-        stub: !args.no_stub,
-        before: args.before,
-        after: args.after,
         partition_table_offset: args.partition_table_offset,
         esptool_deadline: args.esptool_timeout,
         esptool_stall: args.esptool_stall_timeout,
+        ..args.serial.options()
     };
     let started = Instant::now();
     let mut bar = Bar::new(std::io::stderr().is_terminal());

@@ -96,6 +96,11 @@ async function fill(page, key, value) {
   await settled(page);
 }
 
+/** Fills several fields, `[key, value]` pairs in order. */
+async function fillAll(page, pairs) {
+  for (const [k, v] of pairs) await fill(page, k, v);
+}
+
 async function fieldMsg(page, key) {
   return (await page.locator(`.field[data-key="${key}"] .msg`).textContent()).trim();
 }
@@ -210,13 +215,11 @@ describe("the page", () => {
       assert.equal(await page.getAttribute('input[name="wifi_ssid"]', "aria-invalid"), "true");
       await fill(page, "wifi_password", "short");
       assert.match(await fieldMsg(page, "wifi_password"), /^slot wifi_password: wifi_password must be empty \(open network\), 8 to 63 bytes/);
-      for (const [k, v] of [
+      await fillAll(page, [
         ["thinger_user", "alice"],
         ["thinger_device", "kitchen-1"],
         ["thinger_credentials", CRED],
-      ]) {
-        await fill(page, k, v);
-      }
+      ]);
       assert.equal(await page.locator("#download").isDisabled(), true, "two values still break a rule");
       await shot(page, "02-values-rejected.png");
 
@@ -382,14 +385,12 @@ describe("the page", () => {
       assert.equal(await page.locator("#no-serial").isVisible(), true);
       assert.equal(await page.textContent("#cli-command"), "thinger-patch flash esp32c3-demo-merged.personalised.bin");
       assert.equal(await page.textContent("#cli-esptool"), "esptool --chip esp32c3 write-flash 0x0 esp32c3-demo-merged.personalised.bin");
-      for (const [k, v] of [
+      await fillAll(page, [
         ["wifi_ssid", "HomeNet"],
         ["thinger_user", "alice"],
         ["thinger_device", "garage"],
         ["thinger_credentials", CRED],
-      ]) {
-        await fill(page, k, v);
-      }
+      ]);
       await download(page, "esp32c3-demo-merged.garage.bin");
       assert.equal(await page.textContent("#cli-command"), "thinger-patch flash esp32c3-demo-merged.garage.bin");
       await shot(page, "08-no-web-serial.png");
@@ -407,15 +408,13 @@ describe("the page", () => {
     try {
       const { page } = b;
       await pick(page, "esp32c3-demo-merged.bin", fs.readFileSync(path.join(PREBUILT, "esp32c3-demo-merged.bin")));
-      for (const [k, v] of [
+      await fillAll(page, [
         ["wifi_ssid", "HomeNet"],
         ["wifi_password", SECRET],
         ["thinger_user", "alice"],
         ["thinger_device", "porch"],
         ["thinger_credentials", CRED],
-      ]) {
-        await fill(page, k, v);
-      }
+      ]);
       await page.click("#flash");
       await page.waitForFunction(() => document.documentElement.dataset.flashed, null, { timeout: 120_000 });
       assert.match(await page.textContent("#flash-status"), /^Flashed esp32c3-demo-merged\.porch\.bin to the ESP32-C3 and verified it/);
@@ -447,14 +446,12 @@ describe("the page", () => {
     try {
       const { page } = b;
       await pick(page, "esp32c3-demo-merged.bin", fs.readFileSync(path.join(PREBUILT, "esp32c3-demo-merged.bin")));
-      for (const [k, v] of [
+      await fillAll(page, [
         ["wifi_ssid", "HomeNet"],
         ["thinger_user", "alice"],
         ["thinger_device", "porch"],
         ["thinger_credentials", CRED],
-      ]) {
-        await fill(page, k, v);
-      }
+      ]);
       await page.click("#flash");
       try {
         await page.waitForSelector("#retry:not([hidden])", { timeout: 60_000 });
@@ -493,14 +490,12 @@ describe("the page", () => {
     try {
       const { page } = b;
       await pick(page, "esp32c3-demo-merged.bin", fs.readFileSync(path.join(PREBUILT, "esp32c3-demo-merged.bin")));
-      for (const [k, v] of [
+      await fillAll(page, [
         ["wifi_ssid", "HomeNet"],
         ["thinger_user", "alice"],
         ["thinger_device", "garage"],
         ["thinger_credentials", CRED],
-      ]) {
-        await fill(page, k, v);
-      }
+      ]);
       await page.click("#flash");
       await page.waitForSelector("#retry:not([hidden])", { timeout: 60_000 });
       assert.equal((await page.textContent("#flash-status")).trim(), "Nothing was written.");
@@ -586,15 +581,13 @@ describe("the page", () => {
       const { page } = b;
       await page.waitForFunction(() => document.documentElement.dataset.loaded === "esp32c3-demo-merged.bin");
       const loaded = b.log.requests.length;
-      for (const [k, v] of [
+      await fillAll(page, [
         ["wifi_ssid", "HomeNet"],
         ["wifi_password", SECRET],
         ["thinger_user", "alice"],
         ["thinger_device", "garage"],
         ["thinger_credentials", CRED],
-      ]) {
-        await fill(page, k, v);
-      }
+      ]);
       await download(page, "esp32c3-demo-merged.garage.bin");
       assert.equal(b.log.requests.length, loaded, "typing and downloading make no request");
       const allowed = new Set([

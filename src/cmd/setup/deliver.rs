@@ -67,12 +67,7 @@ fn flash(args: &SetupArgs, file: &Path, answers: &[Assignment]) -> CliResult<()>
         }
     };
     let mut argv: Vec<OsString> = vec!["flash".into(), file.into(), "--port".into(), port.into()];
-    argv.extend(["--baud".into(), args.baud.to_string().into()]);
-    argv.extend(["--before".into(), value_name(args.before).into()]);
-    argv.extend(["--after".into(), value_name(args.after).into()]);
-    if args.no_stub {
-        argv.push("--no-stub".into());
-    }
+    argv.extend(args.serial.to_argv());
     let Command::Flash(mut flash) = parsed(argv)? else {
         unreachable!("parsed a flash command line")
     };
@@ -118,9 +113,4 @@ fn parsed(argv: Vec<OsString>) -> CliResult<Command> {
             format!("setup built a command line clap refused: {}", e.kind()),
         )
     })
-}
-
-fn value_name(v: impl clap::ValueEnum) -> String {
-    v.to_possible_value()
-        .map_or_else(String::new, |p| p.get_name().to_string())
 }

@@ -17,7 +17,6 @@ use clap::Args;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use thinger_patch_core::values::{Assignment, mask};
-use thinger_patch_delivery::serial::{After, Before};
 
 #[derive(Debug, Args, Default)]
 pub struct SetupArgs {
@@ -26,18 +25,8 @@ pub struct SetupArgs {
     /// Serial port to offer for flashing [default: the ESP serial ports found]
     #[arg(short, long, value_name = "PORT")]
     pub port: Option<String>,
-    /// Baud rate when flashing
-    #[arg(short, long, value_name = "B", default_value_t = 460_800)]
-    pub baud: u32,
-    /// How to enter the serial bootloader when flashing (as `flash --before`)
-    #[arg(long, value_enum, default_value_t = Before::DefaultReset)]
-    pub before: Before,
-    /// What to do after flashing (as `flash --after`)
-    #[arg(long, value_enum, default_value_t = After::HardReset)]
-    pub after: After,
-    /// Talk to the ROM loader instead of uploading the flasher stub when flashing
-    #[arg(long)]
-    pub no_stub: bool,
+    #[command(flatten)]
+    pub serial: crate::args::SerialArgs,
 }
 
 /// What to print instead of prompting when there is no terminal.
