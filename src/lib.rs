@@ -31,7 +31,7 @@ macro_rules! outln {
     name = "thinger-patch",
     version,
     about = "Personalise compiled ESP8266/ESP32 firmware without recompiling, keeping every checksum valid",
-    after_help = "Exit codes: 0 ok, 1 invalid input or refused operation, 2 usage error, 3 I/O error, 4 device or network error, 70 internal error (a bug)."
+    after_help = "Exit codes: 0 ok, 1 invalid input or refused operation, 2 usage error, 3 I/O error, 4 device or network error, 70 internal error (a bug), 130 interrupted (setup)."
 )]
 pub struct Cli {
     #[command(subcommand)]
