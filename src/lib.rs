@@ -58,6 +58,8 @@ pub enum Command {
     Batch(cmd::batch::BatchArgs),
     /// What the provisioning ledger recorded: list, show, export (secrets masked unless --reveal), forget
     Ledger(cmd::ledger::LedgerArgs),
+    /// The Thinger.io account: login, whoami, logout, and devices (create, show, rotate, delete)
+    Thinger(cmd::thinger::ThingerArgs),
     /// Guided mode: asks for each value in plain words, writes <name>.<device>.bin, offers to flash it (also: thinger-patch with no arguments)
     Setup(cmd::setup::SetupArgs),
 }
@@ -96,6 +98,7 @@ fn run() -> i32 {
         Command::Setup(args) => cmd::setup::run(&args, bare),
         Command::Batch(args) => cmd::batch::run(&args),
         Command::Ledger(args) => cmd::ledger::run(&args),
+        Command::Thinger(args) => cmd::thinger::run(&args),
     };
     match result {
         Ok(code) => code,

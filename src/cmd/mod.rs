@@ -7,4 +7,5 @@ pub mod ledger;
 pub mod ota;
 pub mod patch;
 pub mod setup;
+pub mod thinger;
 pub mod verify;

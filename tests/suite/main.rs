@@ -24,4 +24,5 @@ mod platformio_script;
 mod predecessor;
 mod secrets;
 mod slots_firmware;
+mod thinger_cli;
 mod third_party;
