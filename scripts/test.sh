@@ -3,6 +3,7 @@
 #
 #   setup (scripts/setup-test-env.sh) -> cargo fmt --check -> clippy -D warnings
 #   -> crate dependency rules -> wasm32 library build -> hooks scripts/ci.d/*.sh -> cargo test --workspace
+#   -> the browser page (scripts/web-page-tests.sh: web/build.sh, then its tests in Chromium)
 #
 # Stops at the first failing step. Extra arguments are passed to `cargo test`, e.g.
 #   ./scripts/test.sh -- --nocapture
@@ -148,5 +149,10 @@ rm -f "$skip_log"
 if ((test_rc != 0)); then
     exit "$test_rc"
 fi
+step_done
+
+# After cargo test: it reuses the CLI and the test kit that cargo test built.
+section "browser page: scripts/web-page-tests.sh (web/build.sh, Chromium tests)"
+bash "$REPO/scripts/web-page-tests.sh"
 step_done
 printf '\n%s==> all checks passed (%ds)%s\n' "$GREEN" "$((SECONDS - RUN_START))" "$RESET"
