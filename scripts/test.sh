@@ -33,17 +33,27 @@ section() {
     STEP_START=$SECONDS
     printf '\n%s==> %s%s\n' "$BOLD" "$*" "$RESET"
 }
+# Free disk space after each step: a full run needs several gigabytes (see the README), and a
+# machine running out of it fails in whichever step writes next.
+disk_free() {
+    df -Pk "$REPO" 2>/dev/null | awk 'NR == 2 { printf "%.1f GiB free", $4 / 1048576 }'
+}
 step_done() {
-    printf -- '--- ok: %s (%ds)\n' "$CURRENT_STEP" "$((SECONDS - STEP_START))"
+    printf -- '--- ok: %s (%ds; %s)\n' "$CURRENT_STEP" "$((SECONDS - STEP_START))" "$(disk_free)"
 }
 on_exit() {
     local rc=$?
     if ((rc != 0)); then
-        printf '\n%s==> FAILED: %s (exit %d, after %ds)%s\n' "$RED" \
-            "${CURRENT_STEP:-startup}" "$rc" "$((SECONDS - RUN_START))" "$RESET" >&2
+        printf '\n%s==> FAILED: %s (exit %d, after %ds; %s)%s\n' "$RED" \
+            "${CURRENT_STEP:-startup}" "$rc" "$((SECONDS - RUN_START))" "$(disk_free)" "$RESET" >&2
     fi
 }
 trap on_exit EXIT
+
+# Under CI every build is cold: incremental state would only take disk space.
+if [[ "${CI:-}" == "true" ]]; then
+    export CARGO_INCREMENTAL=0
+fi
 
 section "setup: scripts/setup-test-env.sh"
 bash "$REPO/scripts/setup-test-env.sh"

@@ -134,6 +134,13 @@ mod unix {
                                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                                     std::thread::sleep(Duration::from_millis(1));
                                 }
+                                Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => {
+                                    // The simulator hung up mid-write: a pulled cable.
+                                    hung_up = true;
+                                    let _ = ws.close(None);
+                                    let _ = ws.flush();
+                                    break 'conn;
+                                }
                                 Err(e) => panic!("writing to the pty: {e}"),
                             }
                         }
