@@ -134,11 +134,9 @@ mod unix {
                                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                                     std::thread::sleep(Duration::from_millis(1));
                                 }
-                                Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => {
-                                    // The simulator hung up mid-write: a pulled cable.
+                                Err(e) if pty_hung_up(&e) => {
                                     hung_up = true;
-                                    let _ = ws.close(None);
-                                    let _ = ws.flush();
+                                    close_quietly(&mut ws);
                                     break 'conn;
                                 }
                                 Err(e) => panic!("writing to the pty: {e}"),
@@ -163,11 +161,9 @@ mod unix {
                     }
                     Ok(_) => {}
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => {
-                        // The simulator hung up (it holds the other end otherwise).
+                    Err(e) if pty_hung_up(&e) => {
                         hung_up = true;
-                        let _ = ws.close(None);
-                        let _ = ws.flush();
+                        close_quietly(&mut ws);
                         break 'conn;
                     }
                     Err(e) => panic!("reading the pty: {e}"),
@@ -189,5 +185,17 @@ mod unix {
         let loader = sim.finish();
         std::fs::write(&dump, &loader.flash).expect("writing the dump");
         println!("dumped");
+    }
+
+    /// EIO on the pty: the simulator dropped the line (`--drop-after`), like a pulled cable,
+    /// whether the page was writing or reading at that moment (it holds the other end otherwise).
+    fn pty_hung_up(e: &std::io::Error) -> bool {
+        e.raw_os_error() == Some(nix::libc::EIO)
+    }
+
+    /// Closes the page's connection; it may be gone already.
+    fn close_quietly(ws: &mut tungstenite::WebSocket<std::net::TcpStream>) {
+        let _ = ws.close(None);
+        let _ = ws.flush();
     }
 }
