@@ -281,8 +281,18 @@ pub fn personalize_for(
     config: Option<&LoadedConfig>,
     profile: Option<&str>,
 ) -> CliResult<Personalized> {
-    let request = args.request(config, profile)?;
-    thinger_patch_core::personalize(input, &request).map_err(|e| {
+    personalize_request(file, input, &args.request(config, profile)?, profile)
+}
+
+/// Personalises `input` with a request already resolved (so that no value source is asked
+/// twice); any refusal names the file and profile.
+pub fn personalize_request(
+    file: &Path,
+    input: &[u8],
+    request: &Request,
+    profile: Option<&str>,
+) -> CliResult<Personalized> {
+    thinger_patch_core::personalize(input, request).map_err(|e| {
         let what = profile.map_or(String::new(), |p| format!(" (profile {p})"));
         CliError::new(
             exit::INVALID,

@@ -46,6 +46,12 @@ impl CliError {
         CliError::new(IO, format!("{}: cannot {doing}: {e}", path.display()))
     }
 
+    /// The same error with what else the user must know (what was left done or undone).
+    pub fn with_note(mut self, note: &str) -> Self {
+        self.message = format!("{}\n  note: {note}", self.message);
+        self
+    }
+
     /// Prints the error and returns its exit code.
     pub fn report(&self) -> i32 {
         eprintln!("error: {}", self.message);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use thinger_patch_core::placement::{self, Route};
 use thinger_patch_core::values::{Assignment, Origin};
-use thinger_patch_core::{Chip, Firmware, ListOptions, Request, checksum, personalize, slots};
+use thinger_patch_core::{Chip, Firmware, Request, checksum, personalize, slots};
 use thinger_patch_delivery::serial::{FlashOptions, esp32};
 use thinger_patch_ledger::{
     Board, Credential, CsvInput, FirmwareInfo, Generator, IdentitySource, Job, JobSpec, KeySource,
@@ -152,14 +152,7 @@ pub fn run(args: &BatchArgs) -> CliResult {
 /// The job as the ledger records it: the firmware's slots, where identities come from, the
 /// profile's values for every device, a stable name so that a re-run completes the job.
 fn job_spec(args: &BatchArgs, input: &[u8], request: &Request) -> CliResult<JobSpec> {
-    let listing = slots(
-        input,
-        &ListOptions {
-            parse: request.parse.unwrap_or_default(),
-            placeholders: request.placeholders.clone(),
-            conventions: request.conventions,
-        },
-    )
+    let listing = slots(input, &request.list_options())
     .map_err(|e| CliError::engine(&args.file, &e))?;
     if !listing.report.valid {
         return Err(CliError::new(

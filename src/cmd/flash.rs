@@ -7,6 +7,7 @@
 mod dry_run;
 mod record;
 
+use super::thinger::provision::{Delivered, PropertyArgs, ProvisionArgs, Provisioning};
 use crate::args::{self, PersonalizeArgs, SerialArgs, result_warnings};
 use crate::exit::{self, CliError};
 use crate::progress::{Bar, rate};
@@ -57,6 +58,10 @@ pub struct FlashArgs {
     /// ESP8266 (esptool): seconds esptool may print nothing before it is stopped (0.1 to 86400)
     #[arg(long, value_name = "S", default_value = "60", value_parser = super::ota::parse_seconds, allow_negative_numbers = true)]
     pub esptool_stall_timeout: Duration,
+    #[command(flatten)]
+    pub thinger: ProvisionArgs,
+    #[command(flatten)]
+    pub properties: PropertyArgs,
 }
 
 /// What one run did, for the summary, `--json` and `--record`.
@@ -80,6 +85,8 @@ struct Summary<'a> {
     record: Option<String>,
     slots: &'a [thinger_patch_core::personalize::SlotOutcome],
     warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinger: Option<super::thinger::provision::Summary>,
 }
 
 pub fn run(args: &FlashArgs) -> CliResult {
@@ -98,13 +105,20 @@ pub fn run(args: &FlashArgs) -> CliResult {
     let input = fsio::read(&args.file)?;
     let mut warnings = Vec::new();
     let config = args.personalize.load_config(&mut warnings)?;
-    let done = args::personalize_for(
-        &args.personalize,
+    let request = args.personalize.request(config.as_ref(), profile.as_deref())?;
+    let mut device = Provisioning::prepare(
+        &args.thinger,
         &args.file,
         &input,
+        &request,
         config.as_ref(),
-        profile.as_deref(),
     )?;
+    let mut request = request;
+    if let Some(p) = &device {
+        p.apply(&mut request);
+    }
+    let done = args::personalize_request(&args.file, &input, &request, profile.as_deref())?;
+    let fw_version = args.properties.version(&done.slots);
     warnings.extend(crate::messages::warnings(&done.warnings));
     warnings.extend(result_warnings(&done));
     let fw = Firmware::parse_with(&done.bytes, ParseOptions::default())
@@ -122,6 +136,9 @@ pub fn run(args: &FlashArgs) -> CliResult {
         None
     };
     if args.dry_run {
+        if let Some(p) = &device {
+            eprintln!("{}", p.plan_line());
+        }
         return dry_run::report(
             args,
             profile.as_deref(),
@@ -149,8 +166,26 @@ pub fn run(args: &FlashArgs) -> CliResult {
     };
     let started = Instant::now();
     let mut bar = Bar::new(std::io::stderr().is_terminal());
-    let delivered = serial::flash(&fw, &port, &options, esptool.as_ref(), &mut bar)?;
+    if let Some(p) = &mut device {
+        p.register()?;
+    }
+    let delivered = serial::flash(&fw, &port, &options, esptool.as_ref(), &mut bar);
     drop(bar);
+    let delivered = match (delivered, &device) {
+        (Ok(d), _) => d,
+        (Err(e), Some(p)) => return Err(p.failed(e.into())),
+        (Err(e), None) => return Err(e.into()),
+    };
+    if let Some(p) = &mut device {
+        p.finish(
+            Some(Delivered {
+                mac: delivered.mac.as_deref(),
+                image: fw.data(),
+                fw_version,
+            }),
+            &args.properties,
+        )?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     if !early {
         print_warnings(&delivered.plan.warnings);
@@ -187,6 +222,7 @@ pub fn run(args: &FlashArgs) -> CliResult {
                 .cloned()
                 .collect()
         },
+        thinger: device.as_ref().map(Provisioning::summary),
     };
     if let Some(path) = &args.record {
         record::append(path, &record_line(&summary, &done, &delivered.plan))?;
@@ -198,6 +234,9 @@ pub fn run(args: &FlashArgs) -> CliResult {
         );
     } else {
         print_human(&summary);
+        for line in device.iter().flat_map(|p| p.lines()) {
+            outln!("{line}");
+        }
     }
     Ok(exit::OK)
 }

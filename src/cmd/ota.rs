@@ -1,8 +1,11 @@
 //! `thinger-patch ota`: personalise firmware in memory and send it to a running
 //! device over the network, by ArduinoOTA (what `espota.py` and the Arduino IDE
 //! do) or to an HTTP update server (HTTPUpdateServer, ElegantOTA). Nothing is
-//! written to disk; the personalised image exists only in memory.
+//! written to disk; the personalised image exists only in memory. With `--thinger DEVICE` it
+//! goes through the Thinger.io cloud instead (the device's `$ota` resources).
 
+use super::thinger::ServerArgs;
+use super::thinger::provision::{CloudOta, PropertyArgs};
 use crate::args::{self, PersonalizeArgs, result_warnings};
 use crate::exit::{self, CliError};
 use crate::progress::Bar;
@@ -18,7 +21,7 @@ use thinger_patch_core::values::Value;
 use thinger_patch_delivery::ota::{self as lan, arduino, http};
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("destination").required(true).args(["host", "http"])))]
+#[command(group(ArgGroup::new("destination").required(true).args(["host", "http", "thinger"])))]
 #[command(mut_arg("profiles", |a| a.help(ONE_PROFILE_HELP)))]
 pub struct OtaArgs {
     /// Firmware to personalise and send: app image, merged image (only its app is sent),
@@ -73,6 +76,20 @@ pub struct OtaArgs {
     /// Print a JSON summary (secret values masked)
     #[arg(long)]
     pub json: bool,
+    /// Through the Thinger.io cloud: the device's id on the account; the firmware gets this
+    /// device's identity from --profile (saved by --save-credentials)
+    #[arg(long, value_name = "DEVICE", conflicts_with = "fs", help_heading = "Thinger.io device")]
+    pub thinger: Option<String>,
+    /// Cloud OTA: send even when the device reports the same version
+    #[arg(long, requires = "thinger", help_heading = "Thinger.io device")]
+    pub force: bool,
+    /// Cloud OTA: send uncompressed even when the device offers compression
+    #[arg(long, requires = "thinger", help_heading = "Thinger.io device")]
+    pub no_compress: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub properties: PropertyArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -115,6 +132,35 @@ struct Summary<'a> {
     warnings: Vec<String>,
     result: &'static str,
     seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cloud: Option<CloudSummary>,
+}
+
+/// What a cloud OTA sent.
+#[derive(Serialize)]
+struct CloudSummary {
+    device_version: String,
+    version: Option<String>,
+    block_size: usize,
+    compression: Option<&'static str>,
+    sent_bytes: usize,
+    chunks: usize,
+    properties: Vec<String>,
+}
+
+/// The bar of the network uploads, fed by the cloud client's progress.
+struct CloudProgress<'a>(&'a mut dyn thinger_patch_delivery::Progress);
+
+impl thinger_patch_cloud::Progress for CloudProgress<'_> {
+    fn started(&mut self, total: u64) {
+        self.0.start("through the cloud", total);
+    }
+    fn advanced(&mut self, done: u64) {
+        self.0.advance(done);
+    }
+    fn finished(&mut self) {
+        self.0.finish(false);
+    }
 }
 
 /// `--profile` of `flash` and `ota`, which reach one device per run (the shared text
@@ -191,6 +237,8 @@ pub fn run(args: &OtaArgs) -> CliResult {
 
     // What to send.
     let mut warnings = Vec::new();
+    let mut cloud = None;
+    let mut version = None;
     let (bytes, done, payload) = if args.fs {
         let core = args.core;
         if core.is_none() && args.host.is_some() {
@@ -209,13 +257,17 @@ pub fn run(args: &OtaArgs) -> CliResult {
         (input, None, payload)
     } else {
         let config = args.personalize.load_config(&mut warnings)?;
-        let mut done = args::personalize_for(
-            &args.personalize,
-            &args.file,
-            &input,
-            config.as_ref(),
-            profile,
-        )?;
+        let mut request = args.personalize.request(config.as_ref(), profile)?;
+        if let Some(device) = &args.thinger {
+            let c = CloudOta::prepare(device, &args.server, config.as_ref())?;
+            c.apply(&mut request)?;
+            cloud = Some(c);
+        }
+        let mut done = args::personalize_request(&args.file, &input, &request, profile)?;
+        if let Some(c) = &cloud {
+            c.check_identity(&args.file, &done.slots)?;
+        }
+        version = args.properties.version(&done.slots);
         warnings.extend(crate::messages::warnings(&done.warnings));
         warnings.extend(result_warnings(&done));
         let payload = proto::firmware_payload(&done.bytes)
@@ -252,6 +304,8 @@ pub fn run(args: &OtaArgs) -> CliResult {
 
     let method = if args.host.is_some() {
         "arduino-ota"
+    } else if cloud.is_some() {
+        "thinger-cloud"
     } else {
         "http"
     };
@@ -284,6 +338,7 @@ pub fn run(args: &OtaArgs) -> CliResult {
         warnings,
         result: "dry-run",
         seconds: 0.0,
+        cloud: None,
     };
     let started = Instant::now();
     // A bar on a terminal only: the summary says what happened.
@@ -320,6 +375,33 @@ pub fn run(args: &OtaArgs) -> CliResult {
             summary.auth = sent.auth;
             summary.connected_to = Some(sent.offered.to_string());
             summary.result = "ok";
+        }
+    } else if let Some(c) = &cloud {
+        summary.destination = c.describe();
+        if !args.dry_run {
+            let sent = c.send(
+                data,
+                version.as_deref(),
+                args.force,
+                !args.no_compress,
+                &args.properties,
+                &mut CloudProgress(progress.as_mut()),
+            );
+            let sent = sent.map_err(|e| with_warnings(e, &summary.warnings))?;
+            summary.result = if sent.up_to_date.is_some() {
+                "up-to-date"
+            } else {
+                "ok"
+            };
+            summary.cloud = Some(CloudSummary {
+                device_version: sent.report.options.version.clone(),
+                version: version.clone(),
+                block_size: sent.report.options.block_size,
+                compression: sent.report.compression.map(|c| c.as_str()),
+                sent_bytes: sent.report.sent_bytes,
+                chunks: sent.report.chunks,
+                properties: sent.properties,
+            });
         }
     } else if let Some(url) = http_url {
         summary.destination = url.to_string();
@@ -437,10 +519,28 @@ fn report(s: &Summary, json: bool) {
             }
             parts.join("; ")
         }
+        ("thinger-cloud", _) => match &s.cloud {
+            Some(c) => format!(
+                "the cloud's $ota resources ({} write(s) of up to {} bytes, {} bytes on the wire{})",
+                c.chunks,
+                c.block_size,
+                c.sent_bytes,
+                c.compression.map_or(String::new(), |z| format!(", {z}"))
+            ),
+            None => "the cloud's $ota resources".into(),
+        },
         (_, Some(HttpServerKind::ElegantOta)) => "HTTP, ElegantOTA".into(),
         (_, Some(HttpServerKind::UpdateServer)) => "HTTP, HTTPUpdateServer".into(),
         _ => "HTTP".into(),
     };
+    if s.result == "up-to-date" {
+        let version = s.cloud.as_ref().map_or("", |c| c.device_version.as_str());
+        outln!(
+            "{} already runs version {version}: nothing sent (--force sends it anyway)",
+            s.destination
+        );
+        return;
+    }
     let verb = if s.dry_run { "would send" } else { "sent" };
     outln!(
         "{verb} {} of {} ({chip}{} bytes, md5 {}{slots}) to {} by {how}{}",
@@ -460,6 +560,9 @@ fn report(s: &Summary, json: bool) {
     );
     for line in args::slot_lines(s.slots) {
         outln!("{line}");
+    }
+    if let Some(c) = s.cloud.as_ref().filter(|c| !c.properties.is_empty()) {
+        outln!("  wrote properties {}", c.properties.join(", "));
     }
 }
 

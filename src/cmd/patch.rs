@@ -1,7 +1,10 @@
 //! `thinger-patch patch`: personalise a file (ELF in, ELF out; image in,
 //! re-sealed and verified image out).
 
-use crate::args::{PersonalizeArgs, personalize_for, result_warnings, slot_lines};
+use super::thinger::provision::{PropertyArgs, ProvisionArgs, Provisioning};
+use crate::args::{
+    PersonalizeArgs, personalize_for, personalize_request, result_warnings, slot_lines,
+};
 use crate::exit::{self, CliError};
 use crate::outln;
 use crate::{CliResult, fsio, print_warnings};
@@ -28,6 +31,8 @@ pub struct PatchArgs {
     /// Print a JSON summary (secret values masked)
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub thinger: ProvisionArgs,
 }
 
 #[derive(Serialize)]
@@ -71,8 +76,31 @@ pub fn run(args: &PatchArgs) -> CliResult {
     let mut warnings = Vec::new();
     let config = args.personalize.load_config(&mut warnings)?;
     let mut results = Vec::new();
+    let mut device = None;
+    if args.thinger.thinger_device.is_some() {
+        // One device per run: its identity goes into one output.
+        let ([profile], [out]) = (&runs[..], &outputs[..]) else {
+            return Err(CliError::new(
+                exit::USAGE,
+                "--thinger-device makes one device: give at most one --profile",
+            ));
+        };
+        let mut request = args.personalize.request(config.as_ref(), profile.as_deref())?;
+        let p = Provisioning::prepare(
+            &args.thinger,
+            &args.file,
+            &input,
+            &request,
+            config.as_ref(),
+        )?
+        .expect("--thinger-device given");
+        p.apply(&mut request);
+        let done = personalize_request(&args.file, &input, &request, profile.as_deref())?;
+        results.push((profile.as_deref(), out.clone(), done));
+        device = Some(p);
+    }
     // Everything is checked before anything is written.
-    for (profile, out) in runs.iter().zip(outputs) {
+    for (profile, out) in runs.iter().zip(outputs).filter(|_| device.is_none()) {
         let done = personalize_for(
             &args.personalize,
             &args.file,
@@ -81,6 +109,9 @@ pub fn run(args: &PatchArgs) -> CliResult {
             profile.as_deref(),
         )?;
         results.push((profile.as_deref(), out, done));
+    }
+    if let (true, Some(p)) = (args.dry_run, &device) {
+        eprintln!("{}", p.plan_line());
     }
     // All outputs or none: stage every file, then rename them into place.
     if !args.dry_run {
@@ -96,7 +127,17 @@ pub fn run(args: &PatchArgs) -> CliResult {
                 fsio::stage(o, &done.bytes, mode)
             })
             .collect::<CliResult<Vec<_>>>()?;
-        fsio::commit_all(staged)?;
+        // The device is made on the account only once its firmware is ready to be renamed in.
+        if let Some(p) = &mut device {
+            p.register()?;
+        }
+        let committed = fsio::commit_all(staged);
+        if let Some(p) = &mut device {
+            committed.map_err(|e| p.failed(e))?;
+            p.finish(None, &PropertyArgs::default())?;
+        } else {
+            committed?;
+        }
     }
     let mut summaries = Vec::new();
     for (profile, out, done) in &results {
@@ -106,7 +147,10 @@ pub fn run(args: &PatchArgs) -> CliResult {
         summaries.push(summary(*profile, out.as_deref(), done, !args.dry_run, w));
     }
     if args.json {
-        let doc = serde_json::json!({ "input": args.file.display().to_string(), "dry_run": args.dry_run, "results": summaries });
+        let mut doc = serde_json::json!({ "input": args.file.display().to_string(), "dry_run": args.dry_run, "results": summaries });
+        if let (Some(p), false) = (&device, args.dry_run) {
+            doc["thinger"] = serde_json::to_value(p.summary()).expect("summary serialises");
+        }
         outln!(
             "{}",
             serde_json::to_string_pretty(&doc).expect("summary serialises")
@@ -118,6 +162,9 @@ pub fn run(args: &PatchArgs) -> CliResult {
         for s in &summaries {
             print_warnings(&s.warnings);
             print_human(s, args.dry_run);
+        }
+        for line in device.iter().flat_map(|p| p.lines()) {
+            outln!("{line}");
         }
     }
     Ok(exit::OK)

@@ -40,6 +40,17 @@ pub struct Request {
     pub conventions: ConventionChoice,
 }
 
+impl Request {
+    /// How [`crate::slots`] finds the same slots and placeholders this request fills.
+    pub fn list_options(&self) -> crate::ListOptions {
+        crate::ListOptions {
+            parse: self.parse.unwrap_or_default(),
+            placeholders: self.placeholders.clone(),
+            conventions: self.conventions,
+        }
+    }
+}
+
 /// What happened to one slot or placeholder. `value` is masked for secrets.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotOutcome {

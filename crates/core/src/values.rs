@@ -71,6 +71,11 @@ pub enum Origin {
     },
     /// Typed into a form (the guided mode, the browser page): messages name the field, not a source.
     Form,
+    /// Put in by the tool from the user's cloud account (a device it created, its credentials).
+    Provisioned {
+        /// What provided it, e.g. `Thinger.io device kitchen`.
+        by: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -85,6 +90,7 @@ impl fmt::Display for Origin {
             Origin::CommandLine => f.write_str("--set"),
             Origin::Environment { var } => write!(f, "--set-env {var}"),
             Origin::Form => f.write_str("the form"),
+            Origin::Provisioned { by } => f.write_str(by),
         }
     }
 }

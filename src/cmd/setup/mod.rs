@@ -110,6 +110,7 @@ fn write(file: &Path, output: &Path, answers: &[Assignment]) -> CliResult<()> {
         in_place: false,
         dry_run: false,
         json: false,
+        thinger: Default::default(),
     };
     patch.personalize.answers = answers.to_vec();
     crate::cmd::patch::run(&patch)?;

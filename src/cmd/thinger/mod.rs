@@ -5,8 +5,14 @@
 //! (mode 0600 in the user config folder; the password is never stored). Device credentials are
 //! never printed: `--save-credentials PROFILE` writes them into that profile of the user config
 //! file (0600), where `patch --profile PROFILE` finds them.
+//!
+//! `dashboard` pushes dashboard templates; `provision` is what `patch`, `flash` and `ota` do
+//! with `--thinger-device` / `--thinger`.
 
-use crate::args::PersonalizeArgs;
+pub mod dashboard;
+pub mod provision;
+
+use crate::args::{LoadedConfig, PersonalizeArgs};
 use crate::exit::{self, CliError};
 use crate::{CliResult, outln};
 use clap::{Args, Subcommand};
@@ -30,21 +36,29 @@ pub struct ThingerArgs {
     pub account: AccountArgs,
 }
 
-/// Which Thinger.io account, on which server.
+/// Which Thinger.io account and config file.
 #[derive(Debug, Clone, Default, Args)]
 pub struct AccountArgs {
-    /// The Thinger.io server [default: host in [thinger] of thinger-patch.toml, else iot.thinger.io]
-    #[arg(long = "thinger-host", value_name = "HOST", global = true)]
-    pub host: Option<String>,
-    /// The API's base URL [default: from the host]; http:// only for loopback addresses
-    #[arg(long = "thinger-api", value_name = "URL", global = true)]
-    pub api: Option<String>,
-    /// The Thinger.io user [default: user in [thinger], else the token's]
-    #[arg(long = "thinger-user", value_name = "USER", global = true)]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Config file [default: thinger-patch.toml here or in a parent, then in the user config folder]
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
+}
+
+/// Which Thinger.io server and user; shared by every command that talks to the cloud.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Thinger.io account")]
+pub struct ServerArgs {
+    /// The Thinger.io server [default: host in [thinger] of thinger-patch.toml, else iot.thinger.io]
+    #[arg(long = "thinger-host", value_name = "HOST", global = true)]
+    pub thinger_host: Option<String>,
+    /// The API's base URL [default: from the host]; http:// only for loopback addresses
+    #[arg(long = "thinger-api", value_name = "URL", global = true)]
+    pub thinger_api: Option<String>,
+    /// The Thinger.io user [default: user in [thinger], else the token's]
+    #[arg(long = "thinger-user", value_name = "USER", global = true)]
+    pub thinger_user: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +76,11 @@ pub enum ThingerAction {
     Device {
         #[command(subcommand)]
         action: DeviceAction,
+    },
+    /// Personalise dashboard templates for a device and push them to the account
+    Dashboard {
+        #[command(subcommand)]
+        action: dashboard::DashboardAction,
     },
 }
 
@@ -104,7 +123,20 @@ pub enum DeviceAction {
 }
 
 pub fn run(args: &ThingerArgs) -> CliResult {
-    let settings = settings(&args.account)?;
+    let personalize = PersonalizeArgs {
+        config: args.account.config.clone(),
+        ..Default::default()
+    };
+    let mut warnings = Vec::new();
+    let config = personalize.load_config(&mut warnings)?;
+    crate::print_warnings(&warnings);
+    if let ThingerAction::Dashboard {
+        action: dashboard::DashboardAction::Push(push),
+    } = &args.action
+    {
+        return dashboard::push(push, &args.account.server, config.as_ref());
+    }
+    let settings = settings(&args.account.server, config.as_ref())?;
     let cache = cache_path()?;
     match &args.action {
         ThingerAction::Login => {
@@ -172,14 +204,13 @@ pub fn run(args: &ThingerArgs) -> CliResult {
                 }
             );
         }
-        ThingerAction::Device { action } => {
-            device(action, client(settings, &cache)?, &args.account)?
-        }
+        ThingerAction::Device { action } => device(action, client(settings, &cache)?)?,
+        ThingerAction::Dashboard { .. } => unreachable!("pushed above"),
     }
     Ok(exit::OK)
 }
 
-fn device(action: &DeviceAction, client: Client, account: &AccountArgs) -> CliResult<()> {
+fn device(action: &DeviceAction, client: Client) -> CliResult<()> {
     let id = |s: &str| DeviceId::new(s).map_err(cloud_error);
     match action {
         DeviceAction::Create {
@@ -199,7 +230,7 @@ fn device(action: &DeviceAction, client: Client, account: &AccountArgs) -> CliRe
                 .ensure(&spec, &creds, IfExists::Fail)
                 .map_err(cloud_error)?;
             debug_assert!(matches!(ensured, Ensured::Created));
-            let file = save(save_credentials, &id, &creds, &client, account)?;
+            let file = save(save_credentials, &id, &creds, &client)?;
             outln!(
                 "created device {id}; its credentials ({} characters) are in [profiles.{save_credentials}] of {} (mode 0600), never shown",
                 creds.expose().len(),
@@ -256,7 +287,7 @@ fn device(action: &DeviceAction, client: Client, account: &AccountArgs) -> CliRe
             let id = id(raw)?;
             let creds = generate_credentials(Some(*credentials_length)).map_err(cloud_error)?;
             client.device(&id).rotate(&creds).map_err(cloud_error)?;
-            let file = save(save_credentials, &id, &creds, &client, account)?;
+            let file = save(save_credentials, &id, &creds, &client)?;
             outln!(
                 "new credentials for {id} in [profiles.{save_credentials}] of {} (mode 0600); patch and flash the firmware with them, the old ones no longer work",
                 file.display()
@@ -272,15 +303,8 @@ fn device(action: &DeviceAction, client: Client, account: &AccountArgs) -> CliRe
 }
 
 /// The account's settings: `[thinger]` of the config file, then the flags.
-fn settings(account: &AccountArgs) -> CliResult<Settings> {
-    let personalize = PersonalizeArgs {
-        config: account.config.clone(),
-        ..Default::default()
-    };
-    let mut warnings = Vec::new();
-    let config = personalize.load_config(&mut warnings)?;
-    crate::print_warnings(&warnings);
-    let table = match &config {
+pub(crate) fn settings(server: &ServerArgs, config: Option<&LoadedConfig>) -> CliResult<Settings> {
+    let table = match config {
         Some(c) => {
             let text = std::fs::read_to_string(&c.path)
                 .map_err(|e| CliError::new(exit::IO, format!("{}: {e}", c.path.display())))?;
@@ -291,20 +315,20 @@ fn settings(account: &AccountArgs) -> CliResult<Settings> {
         None => None,
     };
     let mut s = Settings::from_table(table.as_ref()).map_err(cloud_error)?;
-    if let Some(h) = &account.host {
+    if let Some(h) = &server.thinger_host {
         s = s.with_host(h).map_err(cloud_error)?;
     }
-    if let Some(a) = &account.api {
+    if let Some(a) = &server.thinger_api {
         s = s.with_api_url(a).map_err(cloud_error)?;
     }
-    if let Some(u) = &account.user {
+    if let Some(u) = &server.thinger_user {
         s = s.with_user(u).map_err(cloud_error)?;
     }
     Ok(s)
 }
 
 /// A client with `THINGER_TOKEN`, else the cached login.
-fn client(settings: Settings, cache: &std::path::Path) -> CliResult<Client> {
+pub(crate) fn client(settings: Settings, cache: &std::path::Path) -> CliResult<Client> {
     let credential = match std::env::var(TOKEN_ENV) {
         Ok(t) if !t.is_empty() => Credential::Token(Secret::new(t)),
         _ if cache.is_file() => Credential::Cached {
@@ -323,7 +347,7 @@ fn client(settings: Settings, cache: &std::path::Path) -> CliResult<Client> {
 }
 
 /// Where `login` caches its tokens: beside the user config file.
-fn cache_path() -> CliResult<PathBuf> {
+pub(crate) fn cache_path() -> CliResult<PathBuf> {
     crate::args::user_config_path()
         .map(|p| p.with_file_name("thinger-login.json"))
         .ok_or_else(|| CliError::new(exit::IO, "no user config folder (HOME is not set)"))
@@ -331,12 +355,11 @@ fn cache_path() -> CliResult<PathBuf> {
 
 /// Writes device, user, host and credentials into `[profiles.NAME]` of the user config file
 /// (kept comments, mode 0600 since it now holds a secret).
-fn save(
+pub(crate) fn save(
     profile: &str,
     id: &DeviceId,
     creds: &Secret,
     client: &Client,
-    account: &AccountArgs,
 ) -> CliResult<PathBuf> {
     let path = crate::args::user_config_path()
         .ok_or_else(|| CliError::new(exit::IO, "no user config folder (HOME is not set)"))?;
@@ -375,7 +398,9 @@ fn save(
     if let Ok(user) = client.user() {
         table.insert("thinger_user", toml_edit::value(user));
     }
-    if let Some(host) = &account.host {
+    // The public cloud is the firmware's default; a private server must be written in.
+    let host = &client.settings().host;
+    if host != Settings::default().host.as_str() {
         table.insert("thinger_host", toml_edit::value(host.as_str()));
     }
     table.insert("thinger_credentials", toml_edit::value(creds.expose()));
@@ -400,6 +425,6 @@ fn ask_text(prompt: &str) -> CliResult<String> {
 }
 
 /// The library's error with its advice and exit code; never a secret (the library masks them).
-fn cloud_error(e: thinger_patch_cloud::Error) -> CliError {
+pub(crate) fn cloud_error(e: thinger_patch_cloud::Error) -> CliError {
     CliError::new(e.exit_code(), format!("{e}; {}", e.help()))
 }
