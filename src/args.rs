@@ -126,6 +126,19 @@ pub fn parse_convention(s: &str) -> Result<ConventionChoice, String> {
 pub struct LoadedConfig {
     pub path: PathBuf,
     pub config: Config,
+    /// Profiles read from the user config file because the project's file does not have them
+    /// (`--save-credentials` keeps a device's credentials there, outside any project).
+    pub profile_files: std::collections::BTreeMap<String, PathBuf>,
+}
+
+impl LoadedConfig {
+    /// The file a table (`defaults`, `profiles.NAME`) was read from.
+    pub fn file_of(&self, table: &str) -> &Path {
+        table
+            .strip_prefix("profiles.")
+            .and_then(|p| self.profile_files.get(p))
+            .unwrap_or(&self.path)
+    }
 }
 
 impl PersonalizeArgs {
@@ -148,17 +161,29 @@ impl PersonalizeArgs {
             }
             return Ok(None);
         };
-        let text = super::fsio::read_limited(&path, super::fsio::MAX_TEXT_INPUT)?;
-        let text = String::from_utf8(text).map_err(|_| {
-            CliError::new(
-                exit::INVALID,
-                format!("{}: the config file is not UTF-8", path.display()),
-            )
-        })?;
-        let config = Config::parse(&text, &path.display().to_string())
-            .map_err(|m| CliError::new(exit::INVALID, m.to_string()))?;
+        let mut config = parse_config(&path)?;
         let _ = warnings;
-        Ok(Some(LoadedConfig { path, config }))
+        // A project's file, found by discovery: profiles it lacks come from the user's file.
+        let mut profile_files = std::collections::BTreeMap::new();
+        if self.config.is_none()
+            && let Some(user) = user_config_path().filter(|u| u.is_file() && *u != path)
+            && self
+                .profiles
+                .iter()
+                .any(|p| !config.profiles.contains_key(p))
+        {
+            for (name, entries) in parse_config(&user)?.profiles {
+                if !config.profiles.contains_key(&name) {
+                    profile_files.insert(name.clone(), user.clone());
+                    config.profiles.insert(name, entries);
+                }
+            }
+        }
+        Ok(Some(LoadedConfig {
+            path,
+            config,
+            profile_files,
+        }))
     }
 
     /// The profiles to produce: the named ones, or one run without a profile.
@@ -186,7 +211,8 @@ impl PersonalizeArgs {
                 .entries_for(profile)
                 .map_err(|m| CliError::new(exit::INVALID, m.to_string()))?;
             for e in entries {
-                let file = lc.path.display().to_string();
+                let path = lc.file_of(&e.table);
+                let file = path.display().to_string();
                 let origin = match &e.source {
                     Source::Literal(_) => Origin::ConfigLiteral {
                         file: file.clone(),
@@ -205,11 +231,11 @@ impl PersonalizeArgs {
                         "{var} (for {} in [{}] of {})",
                         e.key,
                         e.table,
-                        lc.path.display()
+                        path.display()
                     ));
                     continue;
                 }
-                let text = resolve_source(&e.source, &lc.path, &e.table, &e.key)?;
+                let text = resolve_source(&e.source, path, &e.table, &e.key)?;
                 values.push(Assignment::new(e.key, text, origin));
             }
             placeholders.extend(lc.config.placeholders.iter().cloned());
@@ -430,6 +456,18 @@ fn keyring_get(spec: &str) -> Result<String, String> {
 #[cfg(not(feature = "keyring"))]
 fn keyring_get(_spec: &str) -> Result<String, String> {
     Err("this thinger-patch was built without keyring support: install it with `cargo install thinger-patch --features keyring`, or use { env = \"VAR\" }".into())
+}
+
+fn parse_config(path: &Path) -> CliResult<Config> {
+    let text = super::fsio::read_limited(path, super::fsio::MAX_TEXT_INPUT)?;
+    let text = String::from_utf8(text).map_err(|_| {
+        CliError::new(
+            exit::INVALID,
+            format!("{}: the config file is not UTF-8", path.display()),
+        )
+    })?;
+    Config::parse(&text, &path.display().to_string())
+        .map_err(|m| CliError::new(exit::INVALID, m.to_string()))
 }
 
 /// `thinger-patch.toml` in the current folder or a parent, then in the user config folder.

@@ -152,8 +152,8 @@ pub fn run(args: &BatchArgs) -> CliResult {
 /// The job as the ledger records it: the firmware's slots, where identities come from, the
 /// profile's values for every device, a stable name so that a re-run completes the job.
 fn job_spec(args: &BatchArgs, input: &[u8], request: &Request) -> CliResult<JobSpec> {
-    let listing = slots(input, &request.list_options())
-    .map_err(|e| CliError::engine(&args.file, &e))?;
+    let listing =
+        slots(input, &request.list_options()).map_err(|e| CliError::engine(&args.file, &e))?;
     if !listing.report.valid {
         return Err(CliError::new(
             exit::INVALID,

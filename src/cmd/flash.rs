@@ -105,14 +105,11 @@ pub fn run(args: &FlashArgs) -> CliResult {
     let input = fsio::read(&args.file)?;
     let mut warnings = Vec::new();
     let config = args.personalize.load_config(&mut warnings)?;
-    let request = args.personalize.request(config.as_ref(), profile.as_deref())?;
-    let mut device = Provisioning::prepare(
-        &args.thinger,
-        &args.file,
-        &input,
-        &request,
-        config.as_ref(),
-    )?;
+    let request = args
+        .personalize
+        .request(config.as_ref(), profile.as_deref())?;
+    let mut device =
+        Provisioning::prepare(&args.thinger, &args.file, &input, &request, config.as_ref())?;
     let mut request = request;
     if let Some(p) = &device {
         p.apply(&mut request);

@@ -78,7 +78,12 @@ pub struct OtaArgs {
     pub json: bool,
     /// Through the Thinger.io cloud: the device's id on the account; the firmware gets this
     /// device's identity from --profile (saved by --save-credentials)
-    #[arg(long, value_name = "DEVICE", conflicts_with = "fs", help_heading = "Thinger.io device")]
+    #[arg(
+        long,
+        value_name = "DEVICE",
+        conflicts_with = "fs",
+        help_heading = "Thinger.io device"
+    )]
     pub thinger: Option<String>,
     /// Cloud OTA: send even when the device reports the same version
     #[arg(long, requires = "thinger", help_heading = "Thinger.io device")]
@@ -176,7 +181,7 @@ pub(super) const SECONDS_RANGE: (f64, f64) = (0.1, 86_400.0);
 /// Parses a duration flag: seconds, fractions allowed, within [`SECONDS_RANGE`].
 /// Zero, negative, NaN, infinite and absurd values are usage errors naming the range
 /// (clap adds the flag).
-pub(super) fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_seconds(text: &str) -> Result<Duration, String> {
     let (min, max) = SECONDS_RANGE;
     let range = format!("expected a number of seconds from {min} to {max}");
     let value: f64 = text.trim().parse().map_err(|_| range.clone())?;

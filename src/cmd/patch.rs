@@ -85,15 +85,12 @@ pub fn run(args: &PatchArgs) -> CliResult {
                 "--thinger-device makes one device: give at most one --profile",
             ));
         };
-        let mut request = args.personalize.request(config.as_ref(), profile.as_deref())?;
-        let p = Provisioning::prepare(
-            &args.thinger,
-            &args.file,
-            &input,
-            &request,
-            config.as_ref(),
-        )?
-        .expect("--thinger-device given");
+        let mut request = args
+            .personalize
+            .request(config.as_ref(), profile.as_deref())?;
+        let p =
+            Provisioning::prepare(&args.thinger, &args.file, &input, &request, config.as_ref())?
+                .expect("--thinger-device given");
         p.apply(&mut request);
         let done = personalize_request(&args.file, &input, &request, profile.as_deref())?;
         results.push((profile.as_deref(), out.clone(), done));

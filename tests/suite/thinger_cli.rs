@@ -296,7 +296,11 @@ fn new_board_to_online_with_dashboards_then_updated_through_the_cloud() {
     // The account holds the device, with credentials that only the firmware and the profile know.
     let record = cloud.device("alice", "kitchen_7").expect("device created");
     let creds = record.credentials().expect("credentials").to_string();
-    assert_eq!(creds.len(), 32, "sized by the generator within the 64-byte slot");
+    assert_eq!(
+        creds.len(),
+        32,
+        "sized by the generator within the 64-byte slot"
+    );
     assert_eq!(record.fields["name"], "Kitchen");
     let out = text(&o);
     for secret in [creds.as_str(), token.as_str(), WIFI_PASSWORD] {
@@ -330,21 +334,41 @@ fn new_board_to_online_with_dashboards_then_updated_through_the_cloud() {
     assert_eq!(property(&record, "fw_version"), "dev");
     assert_eq!(property(&record, "mac"), "58:cf:79:12:34:56");
     assert_eq!(property(&record, "image_sha256"), summary["sha256"]);
-    assert!(property(&record, "provisioned_at").as_str().unwrap().ends_with('Z'));
+    assert!(
+        property(&record, "provisioned_at")
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
 
     // Both dashboards, personalised: the JSON one and the predecessor's padded placeholders.
-    let status = cloud.dashboard("alice", "status_kitchen_7").expect("status dashboard");
+    let status = cloud
+        .dashboard("alice", "status_kitchen_7")
+        .expect("status dashboard");
     assert_eq!(status["name"], "Kitchen status");
     assert_eq!(status["widgets"][0]["sources"][0]["device"], "kitchen_7");
     assert_eq!(status["widgets"][0]["sources"][0]["user"], "alice");
-    let weather = cloud.dashboard("alice", "Weather_kitchen_7").expect("weather dashboard");
+    let weather = cloud
+        .dashboard("alice", "Weather_kitchen_7")
+        .expect("weather dashboard");
     let w = weather.to_string();
     assert!(!w.contains("DEVCNAME") && !w.contains("CLOUDNAM"), "{w}");
     assert_eq!(weather["widgets"][0]["sources"][0]["device"], "kitchen_7");
     assert_eq!(weather["widgets"][0]["sources"][0]["user"], "alice");
 
-    // The board now runs it and is online; a newer build goes to it through the cloud.
-    cloud.attach("alice", "kitchen_7", SimDevice::esp32(flashed.clone(), "dev"));
+    // The board now runs it and is online; a newer build goes to it through the cloud. The
+    // project's own thinger-patch.toml names the account and the WiFi; the device's profile
+    // (not in it) comes from the user config file, where --save-credentials put it.
+    cloud.attach(
+        "alice",
+        "kitchen_7",
+        SimDevice::esp32(flashed.clone(), "dev"),
+    );
+    std::fs::write(
+        d.join("thinger-patch.toml"),
+        format!("[thinger]\nuser = \"alice\"\napi_url = \"{api}\"\n\n[defaults]\nwifi_ssid = \"HomeNet\"\n"),
+    )
+    .unwrap();
     let ota = |extra: &[&str]| {
         let mut a = vec![
             "ota",
@@ -355,12 +379,8 @@ fn new_board_to_online_with_dashboards_then_updated_through_the_cloud() {
             "kitchen",
             "--set",
             "fw.version=2.0",
-            "--set",
-            "wifi_ssid=HomeNet",
             "--set-env",
             "wifi_password=WIFI_PW",
-            "--thinger-api",
-            api.as_str(),
         ];
         a.extend_from_slice(extra);
         tp(d, &a, &envs)
@@ -391,6 +411,7 @@ fn new_board_to_online_with_dashboards_then_updated_through_the_cloud() {
     assert_eq!(values["fw.version"], "2.0");
     assert_eq!(values["thinger_device"], "kitchen_7", "identity kept");
     assert_eq!(values["thinger_user"], "alice");
+    assert_eq!(values["wifi_ssid"], "HomeNet");
     assert_eq!(
         common::find_all(&running, creds.as_bytes()).len(),
         1,
@@ -402,9 +423,387 @@ fn new_board_to_online_with_dashboards_then_updated_through_the_cloud() {
     // The same version again: nothing sent, and said so.
     let o = ota(&[]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("already runs version 2.0"), "{}", text(&o));
+    assert!(
+        text(&o).contains("already runs version 2.0"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(
         cloud.with_sim("alice", "kitchen_7", |s| s.boots).unwrap(),
         1
     );
+}
+
+const WIFI: &[&str] = &["--set", "wifi_ssid=HomeNet"];
+const EXISTING_CREDS: &str = "creds-CANARY-existing-77";
+
+/// `patch APP --thinger-device ID -o fw.bin` with the account of `api`, plus `extra`.
+fn patch_for(d: &Path, api: &str, id: &str, extra: &[&str], token: &str) -> Output {
+    let app = common::repo_root().join(APP);
+    let mut args = vec![
+        "patch",
+        app.to_str().unwrap(),
+        "--thinger-device",
+        id,
+        "-o",
+        "fw.bin",
+        "--thinger-api",
+        api,
+    ];
+    args.extend_from_slice(WIFI);
+    args.extend_from_slice(extra);
+    tp(
+        d,
+        &args,
+        &[("THINGER_TOKEN", token), ("EXISTING", EXISTING_CREDS)],
+    )
+}
+
+/// Fails with exit 4, a message holding every `needles`, no output file and no `secrets`.
+fn assert_cloud_failure(o: &Output, d: &Path, needles: &[&str], secrets: &[&str]) {
+    let t = text(o);
+    assert_eq!(o.status.code(), Some(4), "{t}");
+    for n in needles {
+        assert!(t.contains(n), "{n:?} not in: {t}");
+    }
+    for s in secrets {
+        assert!(!t.contains(s), "a secret in: {t}");
+    }
+    assert!(!d.join("fw.bin").exists(), "a firmware was written: {t}");
+}
+
+/// Every file under `dir` (but `except`) is free of `secrets`.
+fn assert_no_secret_in_files(dir: &Path, except: &[&Path], secrets: &[&str]) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if except.iter().any(|e| *e == path) {
+            continue;
+        }
+        if path.is_dir() {
+            assert_no_secret_in_files(&path, except, secrets);
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            for s in secrets {
+                assert!(
+                    common::find_all(&bytes, s.as_bytes()).is_empty(),
+                    "{} holds a secret",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// The HTTP error classes through `patch --thinger-device` (the simulator answers them as the
+/// API does; faults are injected): each is exit 4 with a message that says what to do, and
+/// nothing is written and no secret shown.
+#[test]
+fn api_errors_are_clear_exit_4_and_write_nothing() {
+    use thinger_patch_test_kit::thinger_cloud::Fault;
+    let cloud = ThingerCloud::start();
+    cloud.add_user("alice", PASSWORD);
+    let token = cloud.issue_token("alice", Permissions::All);
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let api = cloud.url();
+    let secrets = [token.as_str(), PASSWORD];
+
+    // 403: the token may read devices but not create them; the permission is named.
+    let limited = cloud.issue_token("alice", Permissions::Only(vec!["ReadDeviceStatus".into()]));
+    let o = patch_for(d, &api, "d403", &[], &limited);
+    assert_cloud_failure(&o, d, &["CreateDevice", "403"], &[&limited]);
+    assert!(cloud.device("alice", "d403").is_none());
+
+    // 401: a revoked token; which credential, and how to renew it.
+    let revoked = cloud.issue_token("alice", Permissions::All);
+    cloud.revoke(&revoked);
+    let o = patch_for(d, &api, "d401", &[], &revoked);
+    assert_cloud_failure(&o, d, &["401", "access token"], &[&revoked]);
+
+    // 422: the server's field message is echoed.
+    cloud.inject(
+        Fault::status(
+            "/devices",
+            422,
+            "device_name: must be at most 255 characters",
+        )
+        .method("POST"),
+    );
+    let o = patch_for(d, &api, "d422", &[], &token);
+    assert_cloud_failure(&o, d, &["must be at most 255 characters", "422"], &secrets);
+    assert!(cloud.device("alice", "d422").is_none());
+
+    // 5xx and 429: retried with backoff (a transient one goes unnoticed), bounded.
+    cloud.inject(
+        Fault::status("/devices/d503", 503, "busy")
+            .method("GET")
+            .times(2),
+    );
+    let o = patch_for(d, &api, "d503", &[], &token);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(cloud.device("alice", "d503").is_some());
+    std::fs::remove_file(d.join("fw.bin")).unwrap();
+    cloud.inject(
+        Fault::status("/devices/d5xx", 502, "down")
+            .method("GET")
+            .times(10),
+    );
+    let o = patch_for(d, &api, "d5xx", &[], &token);
+    assert_cloud_failure(&o, d, &["502", "4 attempt"], &secrets);
+    cloud.inject(
+        Fault::status("/devices/d429", 429, "slow down")
+            .method("GET")
+            .header("Retry-After", "0")
+            .times(10),
+    );
+    let o = patch_for(d, &api, "d429", &[], &token);
+    assert_cloud_failure(&o, d, &["rate limited", "429"], &secrets);
+
+    // A timeout on create: bounded by --thinger-timeout, and the user told it may exist.
+    cloud.inject(Fault::delay("/devices", std::time::Duration::from_secs(3)).method("POST"));
+    let o = patch_for(d, &api, "dslow", &["--thinger-timeout", "1"], &token);
+    assert_cloud_failure(&o, d, &["no answer", "may have been created"], &secrets);
+
+    // TLS: a server that answers the handshake in plain HTTP.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let https = format!("https://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for mut conn in listener.incoming().flatten().take(8) {
+            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let o = patch_for(d, &https, "dtls", &[], &token);
+    assert_cloud_failure(&o, d, &["TLS"], &secrets);
+
+    // No request ever went to another host, and nothing on disk holds a secret.
+    for r in cloud.requests() {
+        assert!(!r.path.contains("://"), "{}", r.path);
+    }
+    assert_no_secret_in_files(d, &[], &secrets);
+}
+
+/// The device's life on the account around a write: an existing id is refused unless
+/// `--reuse` (with its credentials from the values) or `--rotate`; a dry run creates nothing;
+/// a flash that fails after the device was created says so, and `--cleanup-on-failure`
+/// deletes it again.
+#[test]
+fn existing_devices_and_failed_writes_are_never_silent() {
+    let cloud = ThingerCloud::start();
+    cloud.add_user("alice", PASSWORD);
+    let token = cloud.issue_token("alice", Permissions::All);
+    cloud.add_device("alice", "taken", EXISTING_CREDS, None);
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let api = cloud.url();
+    let secrets = [token.as_str(), PASSWORD, EXISTING_CREDS];
+
+    // 409-like: it exists; the way out named.
+    let o = patch_for(d, &api, "taken", &[], &token);
+    assert_cloud_failure(&o, d, &["already exists", "--reuse", "--rotate"], &secrets);
+    // --reuse needs the credentials it cannot read back.
+    let o = patch_for(d, &api, "taken", &["--reuse"], &token);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cannot be read back"), "{}", text(&o));
+    // --reuse with them: the firmware holds them; the account is unchanged.
+    let o = patch_for(
+        d,
+        &api,
+        "taken",
+        &["--reuse", "--set-env", "thinger_credentials=EXISTING"],
+        &token,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains(EXISTING_CREDS));
+    let fw = std::fs::read(d.join("fw.bin")).unwrap();
+    assert_eq!(common::find_all(&fw, EXISTING_CREDS.as_bytes()).len(), 1);
+    assert_eq!(
+        cloud.device("alice", "taken").unwrap().credentials(),
+        Some(EXISTING_CREDS)
+    );
+    std::fs::remove_file(d.join("fw.bin")).unwrap();
+    // --rotate: new credentials on the account and in the firmware, the old ones gone.
+    let o = patch_for(d, &api, "taken", &["--rotate"], &token);
+    assert!(o.status.success(), "{}", text(&o));
+    let rotated = cloud
+        .device("alice", "taken")
+        .unwrap()
+        .credentials()
+        .unwrap()
+        .to_string();
+    assert_ne!(rotated, EXISTING_CREDS);
+    let fw = std::fs::read(d.join("fw.bin")).unwrap();
+    assert_eq!(common::find_all(&fw, rotated.as_bytes()).len(), 1);
+    assert!(common::find_all(&fw, EXISTING_CREDS.as_bytes()).is_empty());
+    assert!(!text(&o).contains(&rotated));
+    std::fs::remove_file(d.join("fw.bin")).unwrap();
+
+    // A dry run checks the account and creates nothing.
+    let o = patch_for(d, &api, "fresh", &["--dry-run"], &token);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("would create device fresh"),
+        "{}",
+        text(&o)
+    );
+    assert!(cloud.device("alice", "fresh").is_none());
+
+    // Flashing fails after the device was created: reported, kept, or deleted on request.
+    let app = common::repo_root().join(APP);
+    let flash = |id: &str, extra: &[&str]| {
+        let mut args = common::sim_flash_args(
+            app.to_str().unwrap(),
+            "/nonexistent/ttyUSB9",
+            WIFI,
+            &["--thinger-device", id, "--thinger-api", api.as_str()],
+        );
+        args.extend_from_slice(extra);
+        tp(d, &args, &[("THINGER_TOKEN", token.as_str())])
+    };
+    let o = flash("left_behind", &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o).contains("left_behind was created") && text(&o).contains("still there"),
+        "{}",
+        text(&o)
+    );
+    assert!(cloud.device("alice", "left_behind").is_some());
+    let o = flash("cleaned", &["--cleanup-on-failure"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("deleted again"), "{}", text(&o));
+    assert!(cloud.device("alice", "cleaned").is_none());
+    for id in ["left_behind", "taken"] {
+        let c = cloud.device("alice", id).unwrap();
+        assert!(!text(&o).contains(c.credentials().unwrap()));
+    }
+    assert_no_secret_in_files(d, &[], &[&token, PASSWORD, EXISTING_CREDS, &rotated]);
+}
+
+/// `ota --thinger` refuses what would cost the device its identity, and says clearly when the
+/// device is offline or has OTA disabled (exit 4); dashboards: an existing one needs
+/// `--update`, a template the schema refuses names the JSON path, `--offline` needs no account.
+#[test]
+fn cloud_ota_and_dashboard_refusals() {
+    use thinger_patch_test_kit::thinger_cloud::SimDevice;
+    let cloud = ThingerCloud::start();
+    cloud.add_user("alice", PASSWORD);
+    let token = cloud.issue_token("alice", Permissions::All);
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let api = cloud.url();
+    let app = common::repo_root().join(APP);
+    let envs = [
+        ("THINGER_TOKEN", token.as_str()),
+        ("EXISTING", EXISTING_CREDS),
+    ];
+    let image = std::fs::read(&app).unwrap();
+    cloud.add_device(
+        "alice",
+        "porch",
+        EXISTING_CREDS,
+        Some(SimDevice::esp32(image.clone(), "dev")),
+    );
+    let ota = |id: &str, extra: &[&str]| {
+        let mut args = vec![
+            "ota",
+            app.to_str().unwrap(),
+            "--thinger",
+            id,
+            "--thinger-api",
+            api.as_str(),
+        ];
+        args.extend_from_slice(WIFI);
+        args.extend_from_slice(extra);
+        tp(d, &args, &envs)
+    };
+    let with_creds = ["--set-env", "thinger_credentials=EXISTING"];
+
+    // Without the device's credentials the update would orphan it: refused before sending.
+    let o = ota("porch", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("thinger_credentials"), "{}", text(&o));
+    // Values made for another device are refused too.
+    let mut other = with_creds.to_vec();
+    other.extend(["--set", "thinger_device=garage"]);
+    let o = ota("porch", &other);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        !cloud.requests().iter().any(|r| r.path.contains("$ota")),
+        "nothing may reach the device before the image is right"
+    );
+
+    // Offline, then OTA disabled: exit 4, what to do.
+    cloud.with_sim("alice", "porch", |s| s.online = false);
+    let o = ota("porch", &with_creds);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("offline"), "{}", text(&o));
+    cloud.with_sim("alice", "porch", |s| {
+        s.online = true;
+        s.enabled = false;
+    });
+    let o = ota("porch", &with_creds);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("OTA disabled"), "{}", text(&o));
+    // A device that does not exist.
+    let o = ota("nowhere", &with_creds);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert_eq!(cloud.with_sim("alice", "porch", |s| s.boots), Some(0));
+    assert!(!text(&o).contains(EXISTING_CREDS) && !text(&o).contains(&token));
+
+    // Dashboards.
+    let templates = common::repo_root().join(TEMPLATES);
+    let status = templates.join("status.json");
+    let push = |extra: &[&str]| {
+        let mut args = vec![
+            "thinger",
+            "dashboard",
+            "push",
+            status.to_str().unwrap(),
+            "--device",
+            "porch",
+            "--thinger-api",
+            api.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        tp(d, &args, &envs)
+    };
+    let o = push(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(cloud.dashboard("alice", "status_porch").is_some());
+    let o = push(&[]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("--update"), "{}", text(&o));
+    assert!(push(&["--update"]).status.success());
+    // A template the schema refuses: the JSON path named, nothing sent.
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, r#"{"name": "x", "widgets": {"not": "a list"}}"#).unwrap();
+    let mut args = vec!["thinger", "dashboard", "push", bad.to_str().unwrap()];
+    args.extend(["--device", "porch", "--thinger-api", api.as_str()]);
+    let o = tp(d, &args, &envs);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("$.widgets"), "{}", text(&o));
+    assert!(cloud.dashboard("alice", "bad_porch").is_none());
+    // Offline: no account, no token; the personalised JSON written.
+    let out = d.join("dash");
+    let o = tp(
+        d,
+        &[
+            "thinger",
+            "dashboard",
+            "push",
+            status.to_str().unwrap(),
+            "--device",
+            "porch",
+            "--thinger-user",
+            "bob",
+            "--offline",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("status_porch.json")).unwrap()).unwrap();
+    assert_eq!(written["widgets"][0]["sources"][0]["user"], "bob");
+    assert_no_secret_in_files(d, &[], &[&token, PASSWORD, EXISTING_CREDS]);
 }

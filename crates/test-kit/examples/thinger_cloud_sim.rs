@@ -1,7 +1,8 @@
 //! Runs the Thinger.io API simulator on loopback for manual cross-checks with
 //! other clients: prints `{"url", "user", "token"}` as one JSON line, with a
 //! simulated ESP32 device `esp32_sim` online, and stops after SECONDS (default
-//! 60, at most 600) or when stdin closes.
+//! 60, at most 600) or when stdin closes. Device ids after SECONDS come online as simulated
+//! ESP32 boards (version `dev`) as soon as a client creates them, as a flashed board would.
 
 use std::io::Read;
 use std::time::Duration;
@@ -27,6 +28,22 @@ fn main() {
         "{}",
         serde_json::json!({"url": cloud.url(), "user": "alice", "token": token})
     );
+    let boards: Vec<String> = std::env::args().skip(2).collect();
+    let cloud = std::sync::Arc::new(cloud);
+    let watcher = cloud.clone();
+    std::thread::spawn(move || {
+        let mut pending = boards;
+        while !pending.is_empty() {
+            pending.retain(|id| match watcher.device("alice", id) {
+                Some(d) if d.sim.is_none() => {
+                    watcher.attach("alice", id, SimDevice::esp32(vec![0xe9; 16], "dev"));
+                    false
+                }
+                _ => true,
+            });
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = std::io::stdin().read_to_end(&mut Vec::new());

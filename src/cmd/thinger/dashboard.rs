@@ -3,7 +3,7 @@
 //! device by `thinger_patch_cloud::dashboard` and pushed, or written to a folder (`--offline`).
 //! `--dashboard` of `patch`/`flash` goes through [`Dashboards`] too.
 
-use super::{ServerArgs, cache_path, client, cloud_error, settings};
+use super::{ServerArgs, client, cloud_error, settings};
 use crate::args::LoadedConfig;
 use crate::exit::{self, CliError};
 use crate::{CliResult, fsio, outln, print_warnings};
@@ -92,19 +92,16 @@ impl Dashboards {
         };
         let mut lines = Vec::new();
         for (source, d) in &self.prepared {
-            let pushed = client
-                .dashboards()
-                .push(d, mode)
-                .map_err(|e| match e {
-                    thinger_patch_cloud::Error::Exists { .. } => CliError::new(
-                        exit::DEVICE,
-                        format!(
-                            "dashboard {} exists already on the account; pass --update to replace it",
-                            d.id
-                        ),
+            let pushed = client.dashboards().push(d, mode).map_err(|e| match e {
+                thinger_patch_cloud::Error::Exists { .. } => CliError::new(
+                    exit::DEVICE,
+                    format!(
+                        "dashboard {} exists already on the account; pass --update to replace it",
+                        d.id
                     ),
-                    e => cloud_error(e),
-                })?;
+                ),
+                e => cloud_error(e),
+            })?;
             let verb = match pushed {
                 Pushed::Created => "created",
                 Pushed::Updated => "updated",
@@ -158,7 +155,7 @@ pub fn push(args: &PushArgs, server: &ServerArgs, config: Option<&LoadedConfig>)
             })?,
         ),
         None => {
-            let client = client(settings.clone(), &cache_path()?)?;
+            let client = client(settings.clone(), server)?;
             let user = client.user().map_err(cloud_error)?;
             (Some(client), user)
         }

@@ -59,6 +59,10 @@ pub struct ServerArgs {
     /// The Thinger.io user [default: user in [thinger], else the token's]
     #[arg(long = "thinger-user", value_name = "USER", global = true)]
     pub thinger_user: Option<String>,
+    /// Seconds to wait for each answer of the API (0.1 to 86400; retries of 5xx, 429 and
+    /// timed-out reads come on top, at most 3, with backoff)
+    #[arg(long = "thinger-timeout", value_name = "S", default_value = "60", global = true, value_parser = crate::cmd::ota::parse_seconds, allow_negative_numbers = true)]
+    pub thinger_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,7 +181,9 @@ pub fn run(args: &ThingerArgs) -> CliResult {
             );
         }
         ThingerAction::Whoami { json } => {
-            let who = client(settings, &cache)?.whoami().map_err(cloud_error)?;
+            let who = client(settings, &args.account.server)?
+                .whoami()
+                .map_err(cloud_error)?;
             if *json {
                 let doc = serde_json::json!({
                     "user": who.user,
@@ -204,7 +210,9 @@ pub fn run(args: &ThingerArgs) -> CliResult {
                 }
             );
         }
-        ThingerAction::Device { action } => device(action, client(settings, &cache)?)?,
+        ThingerAction::Device { action } => {
+            device(action, client(settings, &args.account.server)?)?
+        }
         ThingerAction::Dashboard { .. } => unreachable!("pushed above"),
     }
     Ok(exit::OK)
@@ -327,13 +335,12 @@ pub(crate) fn settings(server: &ServerArgs, config: Option<&LoadedConfig>) -> Cl
     Ok(s)
 }
 
-/// A client with `THINGER_TOKEN`, else the cached login.
-pub(crate) fn client(settings: Settings, cache: &std::path::Path) -> CliResult<Client> {
+/// A client with `THINGER_TOKEN`, else the cached login, waiting `--thinger-timeout` per answer.
+pub(crate) fn client(settings: Settings, server: &ServerArgs) -> CliResult<Client> {
+    let cache = cache_path()?;
     let credential = match std::env::var(TOKEN_ENV) {
         Ok(t) if !t.is_empty() => Credential::Token(Secret::new(t)),
-        _ if cache.is_file() => Credential::Cached {
-            cache: cache.to_path_buf(),
-        },
+        _ if cache.is_file() => Credential::Cached { cache },
         _ => {
             return Err(CliError::new(
                 exit::USAGE,
@@ -343,7 +350,7 @@ pub(crate) fn client(settings: Settings, cache: &std::path::Path) -> CliResult<C
             ));
         }
     };
-    Ok(Client::https(settings, credential))
+    Ok(Client::https(settings, credential).with_timeout(server.thinger_timeout))
 }
 
 /// Where `login` caches its tokens: beside the user config file.

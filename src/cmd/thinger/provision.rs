@@ -10,7 +10,7 @@
 //! named (or deleted with `--cleanup-on-failure`). Credentials are never printed.
 
 use super::dashboard::Dashboards;
-use super::{ServerArgs, cache_path, client, cloud_error, save, settings};
+use super::{ServerArgs, client, cloud_error, save, settings};
 use crate::args::LoadedConfig;
 use crate::exit::{self, CliError};
 use crate::{CliResult, print_warnings};
@@ -54,22 +54,46 @@ pub struct ProvisionArgs {
     #[arg(long, value_name = "PROFILE", requires = "thinger_device")]
     pub save_credentials: Option<String>,
     /// The device's name in the console
-    #[arg(long = "thinger-name", value_name = "NAME", requires = "thinger_device")]
+    #[arg(
+        long = "thinger-name",
+        value_name = "NAME",
+        requires = "thinger_device"
+    )]
     pub thinger_name: Option<String>,
     /// The device's description
-    #[arg(long = "thinger-description", value_name = "TEXT", requires = "thinger_device")]
+    #[arg(
+        long = "thinger-description",
+        value_name = "TEXT",
+        requires = "thinger_device"
+    )]
     pub thinger_description: Option<String>,
     /// The device's asset type
-    #[arg(long = "thinger-asset-type", value_name = "ID", requires = "thinger_device")]
+    #[arg(
+        long = "thinger-asset-type",
+        value_name = "ID",
+        requires = "thinger_device"
+    )]
     pub thinger_asset_type: Option<String>,
     /// The device's asset group
-    #[arg(long = "thinger-asset-group", value_name = "ID", requires = "thinger_device")]
+    #[arg(
+        long = "thinger-asset-group",
+        value_name = "ID",
+        requires = "thinger_device"
+    )]
     pub thinger_asset_group: Option<String>,
     /// The product the device belongs to
-    #[arg(long = "thinger-product", value_name = "ID", requires = "thinger_device")]
+    #[arg(
+        long = "thinger-product",
+        value_name = "ID",
+        requires = "thinger_device"
+    )]
     pub thinger_product: Option<String>,
     /// A dashboard template to personalise for the device and push after the write (repeatable)
-    #[arg(long = "dashboard", value_name = "TEMPLATE", requires = "thinger_device")]
+    #[arg(
+        long = "dashboard",
+        value_name = "TEMPLATE",
+        requires = "thinger_device"
+    )]
     pub dashboards: Vec<PathBuf>,
     /// Replace dashboards that exist already (else an existing one is an error)
     #[arg(long, requires = "thinger_device")]
@@ -92,11 +116,16 @@ pub struct PropertyArgs {
 
 impl PropertyArgs {
     /// `--fw-version`, else the firmware's version slot after personalisation.
-    pub fn version(&self, slots: &[thinger_patch_core::personalize::SlotOutcome]) -> Option<String> {
+    pub fn version(
+        &self,
+        slots: &[thinger_patch_core::personalize::SlotOutcome],
+    ) -> Option<String> {
         self.fw_version.clone().or_else(|| {
             slots
                 .iter()
-                .find(|s| VERSION_KEYS.contains(&s.key.as_str()) && !s.secret && !s.value.is_empty())
+                .find(|s| {
+                    VERSION_KEYS.contains(&s.key.as_str()) && !s.secret && !s.value.is_empty()
+                })
                 .map(|s| s.value.clone())
         })
     }
@@ -204,7 +233,7 @@ impl Provisioning {
 
         let settings = settings(&args.server, config)?;
         let host = settings.host.clone();
-        let client = client(settings, &cache_path()?)?;
+        let client = client(settings, &args.server)?;
         let user = client.user().map_err(cloud_error)?;
         let exists = client.device(&id).get().map_err(cloud_error)?.is_some();
         let plan = match (exists, args.reuse, args.rotate) {
@@ -230,7 +259,11 @@ impl Provisioning {
             }
         };
         let credentials = if plan == Plan::Reuse {
-            let given = request.values.iter().rev().find(|a| a.key == CREDENTIALS_KEY);
+            let given = request
+                .values
+                .iter()
+                .rev()
+                .find(|a| a.key == CREDENTIALS_KEY);
             match given {
                 Some(a) => Secret::new(a.value.expose()),
                 None => {
@@ -312,7 +345,17 @@ impl Provisioning {
         match self.plan {
             Plan::Create => device
                 .create(&self.spec, &self.credentials)
-                .map_err(cloud_error)?,
+                .map_err(|e| {
+                    // The server may have acted on a request whose answer never came.
+                    let unsure = matches!(e, thinger_patch_cloud::Error::Timeout { .. });
+                    let id = self.spec.id.clone();
+                    let e = cloud_error(e);
+                    if unsure {
+                        e.with_note(&format!("device {id} may have been created all the same: see thinger-patch thinger device show {id}; nothing was written"))
+                    } else {
+                        e.with_note("nothing was written")
+                    }
+                })?,
             Plan::Rotate => device.rotate(&self.credentials).map_err(cloud_error)?,
             Plan::Reuse => {}
         }
@@ -328,7 +371,9 @@ impl Provisioning {
         let id = &self.spec.id;
         let note = match self.plan {
             Plan::Create if self.cleanup => match self.client.device(id).delete() {
-                Ok(()) => format!("device {id}, created by this run, was deleted again (--cleanup-on-failure)"),
+                Ok(()) => format!(
+                    "device {id}, created by this run, was deleted again (--cleanup-on-failure)"
+                ),
                 Err(e) => format!(
                     "device {id} was created by this run and could not be deleted ({e}); delete it with: thinger-patch thinger device delete {id}"
                 ),
@@ -381,9 +426,8 @@ impl Provisioning {
         if let Some(d) = delivered
             && !properties.no_properties
         {
-            let sha = thinger_patch_core::checksum::hex(&thinger_patch_core::checksum::sha256(
-                d.image,
-            ));
+            let sha =
+                thinger_patch_core::checksum::hex(&thinger_patch_core::checksum::sha256(d.image));
             let props = provisioning_properties(
                 d.fw_version.as_deref(),
                 d.mac,
@@ -463,7 +507,7 @@ impl CloudOta {
         config: Option<&LoadedConfig>,
     ) -> CliResult<CloudOta> {
         let id = DeviceId::new(device).map_err(cloud_error)?;
-        let client = client(settings(server, config)?, &cache_path()?)?;
+        let client = client(settings(server, config)?, server)?;
         let user = client.user().map_err(cloud_error)?;
         Ok(CloudOta { client, id, user })
     }
@@ -489,10 +533,12 @@ impl CloudOta {
         let by = || Origin::Provisioned {
             by: format!("--thinger {}", self.id),
         };
-        let user_given = given(USER_KEY).is_some();
-        request
-            .values
-            .push(Assignment::new(DEVICE_KEY, self.id.as_str(), by()));
+        let (device_given, user_given) = (given(DEVICE_KEY).is_some(), given(USER_KEY).is_some());
+        if !device_given {
+            request
+                .values
+                .push(Assignment::new(DEVICE_KEY, self.id.as_str(), by()));
+        }
         if !user_given {
             request
                 .values
@@ -553,9 +599,8 @@ impl CloudOta {
         };
         let mut names = Vec::new();
         if up_to_date.is_none() && !properties.no_properties {
-            let sha = thinger_patch_core::checksum::hex(&thinger_patch_core::checksum::sha256(
-                image,
-            ));
+            let sha =
+                thinger_patch_core::checksum::hex(&thinger_patch_core::checksum::sha256(image));
             let props =
                 provisioning_properties(version, None, Some(&sha), std::time::SystemTime::now())
                     .into_iter()
