@@ -23,7 +23,7 @@ use thinger_patch_core::chip::Chip;
 use thinger_patch_core::personalize::Personalized;
 use thinger_patch_core::placement::{self, Plan, Route};
 use thinger_patch_core::{Firmware, ParseOptions};
-use thinger_patch_delivery::serial::{self, FlashOptions, esptool, port};
+use thinger_patch_delivery::serial::{self, FlashOptions, esp32, esptool, port};
 
 #[derive(Debug, Args)]
 #[command(mut_arg("profiles", |a| a.help(super::ota::ONE_PROFILE_HELP)))]
@@ -108,8 +108,16 @@ pub fn run(args: &FlashArgs) -> CliResult {
     let request = args
         .personalize
         .request(config.as_ref(), profile.as_deref())?;
+    // `--thinger-device 'esp-{mac}'`: the board is connected first, its MAC names the device.
+    let mut thinger = args.thinger.clone();
+    let mut early_session = None;
+    if let Some(template) = mac_template(&args.thinger)? {
+        let (port, session, id) = connect_for_id(args, &input, &template)?;
+        thinger.thinger_device = Some(id);
+        early_session = Some((port, session));
+    }
     let mut device =
-        Provisioning::prepare(&args.thinger, &args.file, &input, &request, config.as_ref())?;
+        Provisioning::prepare(&thinger, &args.file, &input, &request, config.as_ref())?;
     let mut request = request;
     if let Some(p) = &device {
         p.apply(&mut request);
@@ -153,20 +161,20 @@ pub fn run(args: &FlashArgs) -> CliResult {
         Route::Esp8266 => Some(esptool::find()?),
         Route::Esp32 { .. } => None,
     };
-    let port = pick_port(args)?;
-    let options = FlashOptions {
-        verify: !args.no_verify,
-        partition_table_offset: args.partition_table_offset,
-        esptool_deadline: args.esptool_timeout,
-        esptool_stall: args.esptool_stall_timeout,
-        ..args.serial.options()
+    let port = match &early_session {
+        Some((port, _)) => port.clone(),
+        None => pick_port(args)?,
     };
+    let options = flash_options(args);
     let started = Instant::now();
     let mut bar = Bar::new(std::io::stderr().is_terminal());
     if let Some(p) = &mut device {
         p.register()?;
     }
-    let delivered = serial::flash(&fw, &port, &options, esptool.as_ref(), &mut bar);
+    let delivered = match early_session {
+        Some((_, session)) => session.write(&fw, route.chip(), &mut bar),
+        None => serial::flash(&fw, &port, &options, esptool.as_ref(), &mut bar),
+    };
     drop(bar);
     let delivered = match (delivered, &device) {
         (Ok(d), _) => d,
@@ -236,6 +244,77 @@ pub fn run(args: &FlashArgs) -> CliResult {
         }
     }
     Ok(exit::OK)
+}
+
+fn flash_options(args: &FlashArgs) -> FlashOptions {
+    FlashOptions {
+        verify: !args.no_verify,
+        partition_table_offset: args.partition_table_offset,
+        esptool_deadline: args.esptool_timeout,
+        esptool_stall: args.esptool_stall_timeout,
+        ..args.serial.options()
+    }
+}
+
+/// A `--thinger-device` with `{mac}` in it, parsed (`None` for a plain id).
+fn mac_template(args: &ProvisionArgs) -> CliResult<Option<thinger_patch_ledger::Template>> {
+    let Some(text) = args.thinger_device.as_deref().filter(|t| t.contains('{')) else {
+        return Ok(None);
+    };
+    let template = thinger_patch_ledger::Template::parse(text, &Default::default())
+        .map_err(|m| CliError::new(exit::USAGE, format!("--thinger-device: {m}")))?;
+    if template.uses_n() || !template.uses_mac() {
+        return Err(CliError::new(
+            exit::USAGE,
+            format!(
+                "--thinger-device {text:?}: flash takes one board, so the only field is {{mac}} (e.g. esp-{{mac}}); numbered ids are for batch"
+            ),
+        ));
+    }
+    Ok(Some(template))
+}
+
+/// Connects to the board before anything is personalised, to name its device after its MAC.
+fn connect_for_id(
+    args: &FlashArgs,
+    input: &[u8],
+    template: &thinger_patch_ledger::Template,
+) -> CliResult<(String, esp32::Session, String)> {
+    let fw = Firmware::parse_with(input, ParseOptions::default())
+        .map_err(|e| CliError::engine(&args.file, &e))?;
+    let route = placement::route(&fw)
+        .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", args.file.display())))?;
+    let Route::Esp32 { .. } = route else {
+        return Err(CliError::new(
+            exit::USAGE,
+            format!(
+                "--thinger-device {template}: the ESP8266 is flashed by esptool in one go, so its MAC is not known before the write; name the device, or use batch --generate N --device-id '{template}'"
+            ),
+        ));
+    };
+    if args.dry_run {
+        return Err(CliError::new(
+            exit::USAGE,
+            format!(
+                "--thinger-device {template} reads the board's MAC, which --dry-run does not; give a plain id for a dry run"
+            ),
+        ));
+    }
+    let port = pick_port(args)?;
+    let session = esp32::connect(&port, Some(route.chip()), &flash_options(args))?;
+    let mac = session
+        .board
+        .mac
+        .as_deref()
+        .and_then(|m| m.parse::<thinger_patch_ledger::Mac>().ok())
+        .ok_or_else(|| {
+            CliError::new(
+                exit::DEVICE,
+                format!("{port}: the board did not report its MAC, so --thinger-device {template} cannot name it; give a plain id"),
+            )
+        })?;
+    let id = template.render(0, Some(mac)).expect("the MAC is there");
+    Ok((port, session, id))
 }
 
 fn record_line(s: &Summary<'_>, done: &Personalized, plan: &Plan) -> record::Record {

@@ -807,3 +807,52 @@ fn cloud_ota_and_dashboard_refusals() {
     assert_eq!(written["widgets"][0]["sources"][0]["user"], "bob");
     assert_no_secret_in_files(d, &[], &[&token, PASSWORD, EXISTING_CREDS]);
 }
+
+/// `--thinger-device 'esp-{mac}'`: the board is connected first and its MAC names the device;
+/// the ESP8266 (flashed by esptool in one go) is refused with the way out.
+#[test]
+fn a_device_named_after_the_boards_mac() {
+    use thinger_patch_test_kit::rom_loader::{Chip, Config, Sim};
+    let cloud = ThingerCloud::start();
+    cloud.add_user("alice", PASSWORD);
+    let token = cloud.issue_token("alice", Permissions::All);
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let api = cloud.url();
+    let root = common::repo_root();
+    let app = root.join(APP);
+    let table = std::fs::read(root.join(TABLE)).unwrap();
+    let sim = Sim::start(Config::new(Chip::Esp32c3).with_flash(0x8000, &table));
+    let mut args = common::sim_flash_args(
+        app.to_str().unwrap(),
+        sim.port(),
+        WIFI,
+        &["--thinger-device", "esp-{mac}", "--no-properties"],
+    );
+    args.extend(["--thinger-api", api.as_str()]);
+    let o = tp(d, &args, &[("THINGER_TOKEN", token.as_str())]);
+    let loader = sim.finish();
+    assert!(o.status.success(), "{}", text(&o));
+    let record = cloud
+        .device("alice", "esp-58cf79123456")
+        .expect("named after the simulated board's MAC 58:cf:79:12:34:56");
+    assert!(record.properties.is_empty(), "--no-properties");
+    let creds = record.credentials().unwrap();
+    assert_eq!(common::find_all(&loader.flash, creds.as_bytes()).len(), 1);
+    assert_eq!(
+        common::find_all(&loader.flash, b"esp-58cf79123456\0").len(),
+        1
+    );
+
+    let esp8266 = root.join("examples/c-firmware/prebuilt/esp8266-demo.bin");
+    let mut args = common::sim_flash_args(
+        esp8266.to_str().unwrap(),
+        "/nonexistent/ttyUSB9",
+        WIFI,
+        &["--thinger-device", "esp-{mac}"],
+    );
+    args.extend(["--thinger-api", api.as_str()]);
+    let o = tp(d, &args, &[("THINGER_TOKEN", token.as_str())]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("name the device"), "{}", text(&o));
+}
