@@ -32,7 +32,8 @@ fn setup(dir: &Path, args: &[&str]) -> PtySession {
         .env("XDG_CONFIG_HOME", dir.join("home/.config"))
         .env("TERM", "xterm")
         .env("NO_COLOR", "1")
-        .env_remove("ESPFLASH_PORT");
+        .env_remove("ESPFLASH_PORT")
+        .env_remove("THINGER_TOKEN");
     spawn_command(c, Some(30_000)).expect("spawning thinger-patch setup on a pty")
 }
 
@@ -337,4 +338,82 @@ fn guided_setup_fills_the_predecessors_placeholders() {
             .image_info(&out, Some("esp32c3"))
             .assert_valid("the guided legacy output");
     }
+}
+
+/// With an account at hand (`THINGER_TOKEN`; the API named in the folder's thinger-patch.toml,
+/// here the project's simulator), setup offers to create the device: its id is asked, the
+/// user, credentials and host come from the account (not asked, never shown), and the written
+/// file is what gets flashed.
+#[test]
+fn guided_setup_creates_the_device_on_thinger_io() {
+    use thinger_patch_test_kit::thinger_cloud::{Permissions, ThingerCloud};
+    let cloud = ThingerCloud::start();
+    cloud.add_user("alice", "pw-unused");
+    let token = cloud.issue_token("alice", Permissions::All);
+    let dir = common::temp_dir();
+    let d = dir.path();
+    std::fs::copy(common::repo_root().join(APP), d.join("fw.bin")).unwrap();
+    std::fs::write(
+        d.join("thinger-patch.toml"),
+        format!(
+            "[thinger]\nuser = \"alice\"\napi_url = \"{}\"\n",
+            cloud.url()
+        ),
+    )
+    .unwrap();
+    let table = std::fs::read(common::repo_root().join(TABLE)).unwrap();
+    let sim = Sim::start(Config::new(Chip::Esp32c3).with_flash(0x8000, &table));
+    let mut c = Command::new(common::cli_path());
+    c.args(["setup", "fw.bin", "--port", sim.port()])
+        .args(["--before", "no-reset", "--after", "no-reset", "--no-stub"])
+        .current_dir(d)
+        .env("HOME", d.join("home"))
+        .env("XDG_CONFIG_HOME", d.join("home/.config"))
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("THINGER_TOKEN", &token)
+        .env_remove("ESPFLASH_PORT");
+    let mut p = spawn_command(c, Some(30_000)).expect("spawning setup");
+    let mut log = String::new();
+    answer(
+        &mut p,
+        &mut log,
+        "Create this device on your Thinger.io account",
+        "",
+    );
+    answer(&mut p, &mut log, "The new device's id", "porch 1");
+    expect(&mut p, &mut log, "letters, digits"); // the API's rule, then a good id
+    p.send(&BACKSPACE.repeat(7)).unwrap();
+    answer(&mut p, &mut log, "", "porch_1");
+    answer(&mut p, &mut log, "wifi_ssid (slot)", "HomeNet");
+    answer(&mut p, &mut log, "wifi_password (slot)", PASSWORD);
+    answer(&mut p, &mut log, "Type it again", PASSWORD);
+    answer(&mut p, &mut log, "fw.version (slot)", "");
+    answer(&mut p, &mut log, "greeting (slot)", "");
+    expect(&mut p, &mut log, "Summary");
+    answer(&mut p, &mut log, "Write ", "");
+    expect(&mut p, &mut log, "created device porch_1");
+    answer(&mut p, &mut log, "What next?", "");
+    answer(&mut p, &mut log, "Flash to ", "");
+    answer(&mut p, &mut log, "Remember ", "n");
+    let code = rest(&mut p, &mut log);
+    let flashed = sim.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        !log.contains("thinger_credentials (slot)"),
+        "not asked: {log}"
+    );
+    let record = cloud.device("alice", "porch_1").expect("created");
+    let creds = record.credentials().unwrap().to_string();
+    assert!(
+        !log.contains(&creds) && !log.contains(&token) && !log.contains(PASSWORD),
+        "{log}"
+    );
+    let written = std::fs::read(d.join("fw.porch_1.bin")).expect("written");
+    assert_eq!(common::find_all(&written, creds.as_bytes()).len(), 1);
+    assert_eq!(
+        &flashed.flash[0x10000..0x10000 + written.len()],
+        written.as_slice(),
+        "the written file is what was flashed"
+    );
 }

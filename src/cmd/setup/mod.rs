@@ -6,6 +6,7 @@
 //! is written by `flash` or `ota`, with the answers handed over in memory.
 
 mod choose;
+mod cloud;
 mod deliver;
 mod questions;
 mod remember;
@@ -60,8 +61,14 @@ fn guided(args: &SetupArgs) -> CliResult {
     };
     let input = crate::fsio::read(&file)?;
     let remembered = remember::load();
-    let asked = questions::ask(&file, &input, &remembered)?;
-    if asked.answers.is_empty() {
+    let new_device = cloud::offer(&input)?;
+    let skip: &[&str] = if new_device.is_some() {
+        cloud::FILLED
+    } else {
+        &[]
+    };
+    let asked = questions::ask(&file, &input, &remembered, skip)?;
+    if asked.answers.is_empty() && new_device.is_none() {
         eprintln!("Nothing to change: every value keeps what the file holds.");
         return Ok(exit::OK);
     }
@@ -75,14 +82,22 @@ fn guided(args: &SetupArgs) -> CliResult {
         };
         eprintln!("  {:<20} {shown}", a.key);
     }
-    let device = asked
-        .answers
-        .iter()
-        .find(|a| a.key == "thinger_device")
-        .map_or_else(
-            || "personalised".to_string(),
-            |a| a.value.expose().to_string(),
+    if let Some(id) = &new_device {
+        eprintln!(
+            "  {:<20} {id:?}, created on your Thinger.io account with new credentials",
+            "thinger_device"
         );
+    }
+    let device = new_device.clone().unwrap_or_else(|| {
+        asked
+            .answers
+            .iter()
+            .find(|a| a.key == "thinger_device")
+            .map_or_else(
+                || "personalised".to_string(),
+                |a| a.value.expose().to_string(),
+            )
+    });
     let output = crate::cmd::patch::default_output(&file, &device);
     if output.exists() && !confirm(&format!("{} exists. Replace it?", output.display()), false)? {
         return Err(CliError::new(
@@ -94,15 +109,25 @@ fn guided(args: &SetupArgs) -> CliResult {
         eprintln!("Nothing was written.");
         return Ok(exit::OK);
     }
-    write(&file, &output, &asked.answers)?;
+    write(&file, &output, &asked.answers, new_device.as_deref())?;
 
-    deliver::offer(args, &file, &asked.answers)?;
+    if new_device.is_some() {
+        // The credentials exist only in the written file: deliver that file as it is.
+        deliver::offer(args, &output, &[])?;
+    } else {
+        deliver::offer(args, &file, &asked.answers)?;
+    }
     remember::offer(&asked)?;
     Ok(exit::OK)
 }
 
 /// The `patch` command with the answers, writing `output`.
-fn write(file: &Path, output: &Path, answers: &[Assignment]) -> CliResult<()> {
+fn write(
+    file: &Path,
+    output: &Path,
+    answers: &[Assignment],
+    new_device: Option<&str>,
+) -> CliResult<()> {
     let mut patch = crate::cmd::patch::PatchArgs {
         file: file.to_path_buf(),
         personalize: Default::default(),
@@ -112,6 +137,7 @@ fn write(file: &Path, output: &Path, answers: &[Assignment]) -> CliResult<()> {
         json: false,
         thinger: Default::default(),
     };
+    patch.thinger.thinger_device = new_device.map(str::to_string);
     patch.personalize.answers = answers.to_vec();
     crate::cmd::patch::run(&patch)?;
     Ok(())

@@ -44,7 +44,13 @@ impl Asked {
 }
 
 /// Lists what `input` takes and asks for each value.
-pub fn ask(file: &Path, input: &[u8], remembered: &BTreeMap<String, String>) -> CliResult<Asked> {
+/// `skip`: keys filled another way (the Thinger.io account), not asked.
+pub fn ask(
+    file: &Path,
+    input: &[u8],
+    remembered: &BTreeMap<String, String>,
+    skip: &[&str],
+) -> CliResult<Asked> {
     let listing = slots(input, &ListOptions::default()).map_err(|e| CliError::engine(file, &e))?;
     if !listing.report.valid {
         return Err(CliError::new(
@@ -77,6 +83,7 @@ pub fn ask(file: &Path, input: &[u8], remembered: &BTreeMap<String, String>) -> 
         listing.slots.len()
     );
     let mut views = listing.slots.clone();
+    views.retain(|v| !skip.contains(&v.key.as_str()));
     views.sort_by_key(|s| {
         (
             ORDER

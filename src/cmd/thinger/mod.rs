@@ -47,7 +47,7 @@ pub struct AccountArgs {
 }
 
 /// Which Thinger.io server and user; shared by every command that talks to the cloud.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Thinger.io account")]
 pub struct ServerArgs {
     /// The Thinger.io server [default: host in [thinger] of thinger-patch.toml, else iot.thinger.io]
@@ -64,6 +64,21 @@ pub struct ServerArgs {
     #[arg(long = "thinger-timeout", value_name = "S", default_value = "60", global = true, value_parser = crate::cmd::ota::parse_seconds, allow_negative_numbers = true)]
     pub thinger_timeout: std::time::Duration,
 }
+
+/// What the flags give when none is typed (for commands built in code, e.g. by `setup`).
+impl Default for ServerArgs {
+    fn default() -> Self {
+        ServerArgs {
+            thinger_host: None,
+            thinger_api: None,
+            thinger_user: None,
+            thinger_timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// `--thinger-timeout`'s default.
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, Subcommand)]
 pub enum ThingerAction {
@@ -434,4 +449,24 @@ fn ask_text(prompt: &str) -> CliResult<String> {
 /// The library's error with its advice and exit code; never a secret (the library masks them).
 pub(crate) fn cloud_error(e: thinger_patch_cloud::Error) -> CliError {
     CliError::new(e.exit_code(), format!("{e}; {}", e.help()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    #[test]
+    fn the_default_in_code_is_the_flags_default() {
+        let parsed = Flags::parse_from(["t"]).server;
+        let coded = ServerArgs::default();
+        assert_eq!(parsed.thinger_timeout, coded.thinger_timeout);
+        assert_eq!(parsed.thinger_host, coded.thinger_host);
+    }
 }
