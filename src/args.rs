@@ -173,9 +173,11 @@ impl PersonalizeArgs {
                 .any(|p| !config.profiles.contains_key(p))
         {
             for (name, entries) in parse_config(&user)?.profiles {
-                if !config.profiles.contains_key(&name) {
-                    profile_files.insert(name.clone(), user.clone());
-                    config.profiles.insert(name, entries);
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    config.profiles.entry(name.clone())
+                {
+                    profile_files.insert(name, user.clone());
+                    slot.insert(entries);
                 }
             }
         }
