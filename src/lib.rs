@@ -58,7 +58,9 @@ pub enum Command {
     Batch(cmd::batch::BatchArgs),
     /// What the provisioning ledger recorded: list, show, export (secrets masked unless --reveal), forget
     Ledger(cmd::ledger::LedgerArgs),
-    /// The Thinger.io account: login, whoami, logout, and devices (create, show, rotate, delete)
+    /// Deliver a new build to the ledger's devices, each with its own identity patched in: through the Thinger.io cloud or by ArduinoOTA
+    Fleet(cmd::fleet::FleetArgs),
+    /// The Thinger.io account: login, whoami, logout, devices (create, show, rotate, delete), dashboards (push)
     Thinger(cmd::thinger::ThingerArgs),
     /// Guided mode: asks for each value in plain words, writes <name>.<device>.bin, offers to flash it (also: thinger-patch with no arguments)
     Setup(cmd::setup::SetupArgs),
@@ -98,6 +100,7 @@ fn run() -> i32 {
         Command::Setup(args) => cmd::setup::run(&args, bare),
         Command::Batch(args) => cmd::batch::run(&args),
         Command::Ledger(args) => cmd::ledger::run(&args),
+        Command::Fleet(args) => cmd::fleet::run(&args),
         Command::Thinger(args) => cmd::thinger::run(&args),
     };
     match result {

@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod flash;
+pub mod fleet;
 pub mod inspect;
 pub mod ledger;
 pub mod ota;

@@ -14,6 +14,7 @@ mod common_selftest;
 mod data_safety;
 mod elf_route;
 mod flash_sim;
+mod fleet_cli;
 mod guided;
 mod host_programs;
 mod legacy_placeholders;

@@ -154,11 +154,15 @@ fn invite(udp: &UdpSocket, u: &Upload, invitation: &str) -> Result<Reply, Error>
         u.device,
         secs(u.timeout),
         u.device.port()
-    )))
+    ))
+    .with_code(NO_ANSWER))
 }
 
+/// [`Error::code`] of an upload the device never answered (offline, or no ArduinoOTA there).
+pub const NO_ANSWER: &str = "ota_no_answer";
+
 fn unreachable(u: &Upload, e: &std::io::Error) -> Error {
-    if e.kind() == ErrorKind::ConnectionRefused {
+    let e = if e.kind() == ErrorKind::ConnectionRefused {
         device_error(format!(
             "nothing listens on {} ({}, UDP): the device refused the invitation (ICMP port unreachable); check --ota-port ({} by default for the {} core) and that the firmware runs ArduinoOTA",
             u.host,
@@ -171,7 +175,8 @@ fn unreachable(u: &Upload, e: &std::io::Error) -> Error {
             "cannot send the invitation to {} ({}): {e}",
             u.host, u.device
         ))
-    }
+    };
+    e.with_code(NO_ANSWER)
 }
 
 fn refused_at_begin(u: &Upload, text: &str) -> Error {

@@ -1,0 +1,304 @@
+//! `thinger-patch fleet update`: a new build for every device of a real SQLite ledger, each
+//! personalised with ITS identity, delivered through the Thinger.io API simulator's `$ota`
+//! resources (simulated ThingerOTA boards) or by ArduinoOTA to the project's ArduinoOTA device
+//! simulators. What each simulated device received is parsed to check it holds its own
+//! identity and no other's.
+#![cfg(unix)]
+
+use crate::common;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+use thinger_patch_test_kit::arduino_ota::{self as arduino, Device, Flavor};
+use thinger_patch_test_kit::thinger_cloud::{Permissions, SimDevice, ThingerCloud};
+
+const APP: &str = "examples/c-firmware/prebuilt/esp32c3-demo.bin";
+const KEY: &str = "fleet-ledger-key";
+const PASSWORD: &str = "fleet-pw-CANARY-52";
+const DEVICES: [&str; 3] = ["bar-01", "bar-02", "bar-03"];
+
+fn tp(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(common::cli_path());
+    c.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", dir)
+        .env("THINGER_PATCH_LEDGER_KEY", KEY)
+        .env("PW", PASSWORD)
+        .env_remove("THINGER_TOKEN")
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().expect("running thinger-patch")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Three identities generated into files by `batch` (verified in the ledger), and their
+/// credentials as the ledger reveals them with its key.
+fn series(d: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
+    let app = common::repo_root().join(APP);
+    let o = tp(
+        d,
+        &[
+            "batch",
+            app.to_str().unwrap(),
+            "--generate",
+            "3",
+            "--device-id",
+            "bar-{n:02}",
+            "--out-dir",
+            "out",
+            "--ledger",
+            "series.db",
+            "--set",
+            "thinger_user=alice",
+            "--set",
+            "wifi_ssid=HomeNet",
+            "--set-env",
+            "wifi_password=PW",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = tp(
+        d,
+        &[
+            "ledger",
+            "--ledger",
+            "series.db",
+            "export",
+            "--format",
+            "json",
+            "--reveal",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let export: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    DEVICES
+        .iter()
+        .map(|id| {
+            let row = export
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["device"] == *id)
+                .unwrap();
+            let creds = row["values"]["thinger_credentials"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let image = std::fs::read(d.join(format!("out/esp32c3-demo.{id}.bin"))).unwrap();
+            (id.to_string(), (creds, image))
+        })
+        .collect()
+}
+
+/// The device's own credentials and id are in `image`, and no other device's credentials.
+fn holds_only_its_identity(id: &str, image: &[u8], all: &BTreeMap<String, (String, Vec<u8>)>) {
+    for (other, (creds, _)) in all {
+        let n = common::find_all(image, creds.as_bytes()).len();
+        assert_eq!(
+            n,
+            usize::from(other == id),
+            "{id}'s image and {other}'s credentials"
+        );
+    }
+    let mut id0 = id.as_bytes().to_vec();
+    id0.push(0);
+    assert_eq!(common::find_all(image, &id0).len(), 1, "{id}'s id");
+}
+
+fn report(o: &Output) -> BTreeMap<String, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)));
+    v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["device"].as_str().unwrap().to_string(),
+                r["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn fleet_update_through_the_cloud_keeps_each_identity_and_retries_the_offline_next_run() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let all = series(d);
+    let cloud = ThingerCloud::start();
+    cloud.add_user("alice", "pw");
+    let token = cloud.issue_token("alice", Permissions::All);
+    for (id, (creds, image)) in &all {
+        let mut sim = SimDevice::esp32(image.clone(), "dev");
+        sim.online = id != "bar-03";
+        cloud.add_device("alice", id, creds, Some(sim));
+    }
+    let app = common::repo_root().join(APP);
+    let api = cloud.url();
+    let update = || {
+        tp(
+            d,
+            &[
+                "fleet",
+                "update",
+                app.to_str().unwrap(),
+                "--ledger",
+                "series.db",
+                "--set",
+                "fw.version=2.0",
+                "--via",
+                "cloud",
+                "--retries",
+                "0",
+                "--thinger-api",
+                &api,
+                "--thinger-user",
+                "alice",
+                "--json",
+            ],
+            &[("THINGER_TOKEN", &token)],
+        )
+    };
+    let o = update();
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "one device is offline: {}",
+        text(&o)
+    );
+    let r = report(&o);
+    assert_eq!(r["bar-01"], "updated");
+    assert_eq!(r["bar-02"], "updated");
+    assert_eq!(r["bar-03"], "offline");
+    for id in ["bar-01", "bar-02"] {
+        let (boots, running, version) = cloud
+            .with_sim("alice", id, |s| {
+                (s.boots, s.running_image.clone(), s.version.clone())
+            })
+            .unwrap();
+        assert_eq!((boots, version.as_str()), (1, "2.0"), "{id}");
+        holds_only_its_identity(id, &running, &all);
+        // The common values came along (the WiFi), from the ledger's identity.
+        assert_eq!(common::find_all(&running, b"HomeNet\0").len(), 1);
+        assert_eq!(common::find_all(&running, PASSWORD.as_bytes()).len(), 1);
+    }
+    let out = text(&o);
+    for (creds, _) in all.values() {
+        assert!(!out.contains(creds.as_str()));
+    }
+    assert!(!out.contains(&token) && !out.contains(PASSWORD));
+
+    // The offline one comes online: the next run reaches it; the others are current.
+    cloud.with_sim("alice", "bar-03", |s| s.online = true);
+    let o = update();
+    assert!(o.status.success(), "{}", text(&o));
+    let r = report(&o);
+    assert_eq!(r["bar-03"], "updated");
+    assert_eq!(r["bar-01"], "already_current");
+    let running = cloud
+        .with_sim("alice", "bar-03", |s| s.running_image.clone())
+        .unwrap();
+    holds_only_its_identity("bar-03", &running, &all);
+    // The ledger recorded it: bar-01 confirmed at 2.0.
+    let o = tp(
+        d,
+        &[
+            "ledger",
+            "--ledger",
+            "series.db",
+            "show",
+            "bar-01",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(shown["device"]["current"]["version"], "2.0", "{shown}");
+    let db = std::fs::read(d.join("series.db")).unwrap();
+    for (creds, _) in all.values() {
+        assert!(
+            common::find_all(&db, creds.as_bytes()).is_empty(),
+            "secrets at rest"
+        );
+    }
+}
+
+#[test]
+fn fleet_update_by_arduino_ota_sends_each_device_its_own_image() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let all = series(d);
+    let boards: Vec<Device> = (0..2)
+        .map(|_| Device::start(arduino::Config::new(Flavor::Esp32)))
+        .collect();
+    let app = common::repo_root().join(APP);
+    let a1 = format!("bar-01=127.0.0.1:{}", boards[0].port());
+    let a2 = format!("bar-02=127.0.0.1:{}", boards[1].port());
+    // bar-03: nothing listens there (a UDP port just released).
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let a3 = format!("bar-03=127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let o = tp(
+        d,
+        &[
+            "fleet",
+            "update",
+            app.to_str().unwrap(),
+            "--ledger",
+            "series.db",
+            "--via",
+            "lan",
+            "--address",
+            &a1,
+            "--address",
+            &a2,
+            "--address",
+            &a3,
+            "--retries",
+            "0",
+            "--timeout",
+            "2",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let r = report(&o);
+    assert_eq!(r["bar-01"], "updated", "{}", text(&o));
+    assert_eq!(r["bar-02"], "updated");
+    assert_eq!(r["bar-03"], "offline");
+    for (board, id) in boards.iter().zip(["bar-01", "bar-02"]) {
+        let rec = board.wait_result(Duration::from_secs(10));
+        assert_eq!(rec.result, Some(Ok(())), "{id}");
+        holds_only_its_identity(id, &rec.flashed, &all);
+    }
+    // The address each device answered on is recorded for the next run.
+    let o = tp(
+        d,
+        &["ledger", "--ledger", "series.db", "list", "--json"],
+        &[],
+    );
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bar1 = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["device"] == "bar-01")
+        .unwrap();
+    assert_eq!(bar1["address"], a1.trim_start_matches("bar-01="));
+}
