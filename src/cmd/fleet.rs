@@ -298,17 +298,17 @@ fn image_for(
 
 /// How devices are reached: a cloud client, or the LAN's OTA password.
 enum Reach {
-    Cloud(thinger_patch_cloud::Client),
+    Cloud(Box<thinger_patch_cloud::Client>),
     Lan(Option<thinger_patch_core::values::Value>),
 }
 
 impl Reach {
     fn new(args: &UpdateArgs, config: Option<&LoadedConfig>) -> CliResult<Reach> {
         match args.via {
-            Via::Cloud => Ok(Reach::Cloud(client(
+            Via::Cloud => Ok(Reach::Cloud(Box::new(client(
                 settings(&args.server, config)?,
                 &args.server,
-            )?)),
+            )?))),
             Via::Lan => {
                 let password = match &args.password_env {
                     Some(var) => Some(thinger_patch_core::values::Value::new(
