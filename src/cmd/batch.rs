@@ -6,6 +6,7 @@
 //! a factory's own jig) or the boards on the given serial ports, one thread per port.
 
 use crate::args::{LoadedConfig, PersonalizeArgs, SerialArgs};
+use crate::cmd::thinger::provision::Registrar;
 use crate::exit::{self, CliError};
 use crate::{CliResult, fsio, outln};
 use clap::Args;
@@ -20,7 +21,7 @@ use thinger_patch_core::{Chip, Firmware, Request, checksum, personalize, slots};
 use thinger_patch_delivery::serial::{FlashOptions, esp32};
 use thinger_patch_ledger::{
     Board, Credential, CsvInput, FirmwareInfo, Generator, IdentitySource, Job, JobSpec, KeySource,
-    Ledger, Location, Mac, Reservation, ReserveOptions, SlotSpec, Target, Written,
+    Ledger, Location, Mac, Reservation, ReservationKind, ReserveOptions, SlotSpec, Target, Written,
 };
 
 /// The ledger key's environment variable (CI, scripts).
@@ -66,6 +67,12 @@ pub struct BatchArgs {
     /// Print a JSON summary (secret values never appear)
     #[arg(long)]
     pub json: bool,
+    /// Register each device on the Thinger.io account as it is written (deleted again if the
+    /// write fails); the account's user goes into thinger_user unless a value gives one
+    #[arg(long)]
+    pub thinger_create: bool,
+    #[command(flatten)]
+    pub server: crate::cmd::thinger::ServerArgs,
 }
 
 /// One device of the run, as the summary shows it.
@@ -106,15 +113,44 @@ pub fn run(args: &BatchArgs) -> CliResult {
     let mut warnings = Vec::new();
     let config = args.personalize.load_config(&mut warnings)?;
     crate::print_warnings(&warnings);
-    let request = args
+    let mut request = args
         .personalize
         .request(config.as_ref(), profile.as_deref())?;
+    let registrar = match args.thinger_create {
+        true => Some(Registrar::new(&args.server, config.as_ref())?),
+        false => None,
+    };
+    if let Some(reg) = &registrar
+        && !request.values.iter().any(|a| a.key == "thinger_user")
+    {
+        request.values.push(Assignment::new(
+            "thinger_user",
+            reg.user(),
+            Origin::Provisioned {
+                by: "the Thinger.io account".into(),
+            },
+        ));
+    }
     let spec = job_spec(args, &input, &request)?;
+    if registrar.is_some() {
+        for key in ["thinger_device", "thinger_credentials"] {
+            if !spec.slots.iter().any(|s| s.key == key) {
+                return Err(CliError::new(
+                    exit::INVALID,
+                    format!(
+                        "{}: --thinger-create needs a {key} slot in the firmware, to write the device's identity into",
+                        args.file.display()
+                    ),
+                ));
+            }
+        }
+    }
+    let registrar = registrar.as_ref();
     let ledger = open_ledger(args.ledger.as_deref(), config.as_ref(), true)?;
     let job = ledger.plan(&spec).map_err(ledger_error)?;
     let outcomes = match &args.out_dir {
-        Some(dir) => to_files(args, &ledger, &job, &input, &request, dir)?,
-        None => to_boards(args, &ledger, &job, &input, &request)?,
+        Some(dir) => to_files(args, &ledger, &job, &input, &request, dir, registrar)?,
+        None => to_boards(args, &ledger, &job, &input, &request, registrar)?,
     };
     let status = ledger.job_status(&job).map_err(ledger_error)?;
     if args.json {
@@ -300,6 +336,15 @@ pub fn ledger_error(e: thinger_patch_ledger::Error) -> CliError {
     CliError::new(exit::INVALID, e.to_string())
 }
 
+/// Registers the reservation's device on the account with its credentials.
+fn register(reg: &Registrar, r: &Reservation<'_>) -> Result<bool, String> {
+    let credentials = r
+        .value("thinger_credentials")
+        .ok_or("the identity has no thinger_credentials to register the device with")?;
+    let ours = r.kind() != ReservationKind::New;
+    reg.register(r.device(), credentials.expose(), ours)
+}
+
 /// The reservation's values as a request for the engine (in memory, never on a command line).
 fn request_for(r: &Reservation<'_>, base: &Request) -> Request {
     Request {
@@ -324,6 +369,7 @@ fn to_files(
     input: &[u8],
     request: &Request,
     dir: &Path,
+    registrar: Option<&Registrar>,
 ) -> CliResult<Vec<Outcome>> {
     std::fs::create_dir_all(dir).map_err(|e| {
         CliError::new(
@@ -376,7 +422,28 @@ fn to_files(
                 .file_name()
                 .unwrap_or_default(),
         );
-        fsio::write_atomic(&out, &done.bytes, done.holds_secrets())?;
+        let created = match registrar {
+            Some(reg) => match register(reg, &r) {
+                Ok(c) => c,
+                Err(reason) => {
+                    let _ = r.fail(&reason);
+                    return Err(CliError::new(exit::DEVICE, format!("{device}: {reason}")));
+                }
+            },
+            None => false,
+        };
+        if let Err(e) = fsio::write_atomic(&out, &done.bytes, done.holds_secrets()) {
+            let note = match (registrar, created) {
+                (Some(reg), true) => reg.unregister(&device),
+                _ => String::new(),
+            };
+            let _ = r.fail(&e.message);
+            return Err(if note.is_empty() {
+                e
+            } else {
+                e.with_note(&note)
+            });
+        }
         let sha = checksum::sha256(&done.bytes);
         r.commit(&Written {
             sha256: sha,
@@ -404,6 +471,7 @@ fn to_boards(
     job: &Job,
     input: &[u8],
     request: &Request,
+    registrar: Option<&Registrar>,
 ) -> CliResult<Vec<Outcome>> {
     let fw = Firmware::parse_with(input, request.parse.unwrap_or_default())
         .map_err(|e| CliError::engine(&args.file, &e))?;
@@ -436,7 +504,9 @@ fn to_boards(
             let (bars, outcomes, options) = (&bars, &outcomes, &options);
             s.spawn(move || {
                 let bar = PortBar::new(bars, port);
-                let o = one_board(args, ledger, job, input, request, chip, port, options, bar);
+                let o = one_board(
+                    args, ledger, job, input, request, chip, port, options, bar, registrar,
+                );
                 if !std::io::stderr().is_terminal() {
                     eprintln!("{port}: {} {}", o.device, o.result);
                 }
@@ -460,6 +530,7 @@ fn one_board(
     port: &str,
     options: &FlashOptions,
     mut bar: PortBar,
+    registrar: Option<&Registrar>,
 ) -> Outcome {
     let failed = |device: &str, mac: Option<String>, reason: String| Outcome {
         device: device.to_string(),
@@ -511,6 +582,14 @@ fn one_board(
         }
     };
     let sha = checksum::sha256(&done.bytes);
+    let created = match registrar.map(|reg| register(reg, &r)) {
+        Some(Ok(c)) => c,
+        Some(Err(reason)) => {
+            let _ = r.fail(&reason);
+            return failed(&device, mac_text, reason);
+        }
+        None => false,
+    };
     match session.write(&fw, chip, &mut bar) {
         Ok(flashed) => {
             let written = Written {
@@ -540,7 +619,10 @@ fn one_board(
             }
         }
         Err(e) => {
-            let reason = CliError::from(e).message;
+            let mut reason = CliError::from(e).message;
+            if let (Some(reg), true) = (registrar, created) {
+                reason = format!("{reason}; {}", reg.unregister(&device));
+            }
             let _ = r.fail(&reason);
             bar.done(&format!("{device}: failed"));
             failed(&device, mac_text, reason)

@@ -44,30 +44,26 @@ fn text(o: &Output) -> String {
 
 /// Three identities generated into files by `batch` (verified in the ledger), and their
 /// credentials as the ledger reveals them with its key.
-fn series(d: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
+fn series(d: &Path, extra: &[&str], envs: &[(&str, &str)]) -> BTreeMap<String, (String, Vec<u8>)> {
     let app = common::repo_root().join(APP);
-    let o = tp(
-        d,
-        &[
-            "batch",
-            app.to_str().unwrap(),
-            "--generate",
-            "3",
-            "--device-id",
-            "bar-{n:02}",
-            "--out-dir",
-            "out",
-            "--ledger",
-            "series.db",
-            "--set",
-            "thinger_user=alice",
-            "--set",
-            "wifi_ssid=HomeNet",
-            "--set-env",
-            "wifi_password=PW",
-        ],
-        &[],
-    );
+    let mut args = vec![
+        "batch",
+        app.to_str().unwrap(),
+        "--generate",
+        "3",
+        "--device-id",
+        "bar-{n:02}",
+        "--out-dir",
+        "out",
+        "--ledger",
+        "series.db",
+        "--set",
+        "wifi_ssid=HomeNet",
+        "--set-env",
+        "wifi_password=PW",
+    ];
+    args.extend_from_slice(extra);
+    let o = tp(d, &args, envs);
     assert!(o.status.success(), "{}", text(&o));
     let o = tp(
         d,
@@ -138,17 +134,30 @@ fn report(o: &Output) -> BTreeMap<String, String> {
 fn fleet_update_through_the_cloud_keeps_each_identity_and_retries_the_offline_next_run() {
     let dir = common::temp_dir();
     let d = dir.path();
-    let all = series(d);
     let cloud = ThingerCloud::start();
     cloud.add_user("alice", "pw");
     let token = cloud.issue_token("alice", Permissions::All);
+    let api = cloud.url();
+    // The series is made with --thinger-create: every device registered on the account with
+    // the identity the ledger issued (the account's user goes into thinger_user).
+    let all = series(
+        d,
+        &["--thinger-create", "--thinger-api", &api],
+        &[("THINGER_TOKEN", &token)],
+    );
     for (id, (creds, image)) in &all {
+        let record = cloud.device("alice", id).expect("registered by batch");
+        assert_eq!(record.credentials(), Some(creds.as_str()), "{id}");
+        assert_eq!(
+            common::find_all(image, b"alice\0").len(),
+            1,
+            "{id}: the account's user"
+        );
         let mut sim = SimDevice::esp32(image.clone(), "dev");
         sim.online = id != "bar-03";
-        cloud.add_device("alice", id, creds, Some(sim));
+        cloud.attach("alice", id, sim);
     }
     let app = common::repo_root().join(APP);
-    let api = cloud.url();
     let update = || {
         tp(
             d,
@@ -242,7 +251,7 @@ fn fleet_update_through_the_cloud_keeps_each_identity_and_retries_the_offline_ne
 fn fleet_update_by_arduino_ota_sends_each_device_its_own_image() {
     let dir = common::temp_dir();
     let d = dir.path();
-    let all = series(d);
+    let all = series(d, &["--set", "thinger_user=alice"], &[]);
     let boards: Vec<Device> = (0..2)
         .map(|_| Device::start(arduino::Config::new(Flavor::Esp32)))
         .collect();
@@ -301,4 +310,85 @@ fn fleet_update_by_arduino_ota_sends_each_device_its_own_image() {
         .find(|r| r["device"] == "bar-01")
         .unwrap();
     assert_eq!(bar1["address"], a1.trim_start_matches("bar-01="));
+}
+
+/// `batch --port ... --once --thinger-create`: two boards at once, each registered on the
+/// account with its identity as it is flashed; a board whose line drops mid-write fails, its
+/// device is deleted from the account again and its identity goes back to the pool.
+#[test]
+fn batch_registers_each_flashed_board_and_removes_the_one_that_failed() {
+    use thinger_patch_test_kit::rom_loader::{Chip, Config, Sim};
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let cloud = ThingerCloud::start();
+    cloud.add_user("alice", "pw");
+    let token = cloud.issue_token("alice", Permissions::All);
+    let api = cloud.url();
+    let table = std::fs::read(
+        common::repo_root().join("examples/c-firmware/prebuilt/esp32c3-partition-table.bin"),
+    )
+    .unwrap();
+    let good = Sim::start(Config::new(Chip::Esp32c3).with_flash(0x8000, &table));
+    let mut cfg = Config::new(Chip::Esp32c3).with_flash(0x8000, &table);
+    cfg.mac = [0x58, 0xcf, 0x79, 0x00, 0x00, 0x02];
+    cfg.drop_after_data_frames = Some(0);
+    let bad = Sim::start(cfg);
+    let app = common::repo_root().join(APP);
+    let o = tp(
+        d,
+        &[
+            "batch",
+            app.to_str().unwrap(),
+            "--generate",
+            "2",
+            "--device-id",
+            "esp-{mac}",
+            "--port",
+            good.port(),
+            "--port",
+            bad.port(),
+            "--once",
+            "--before",
+            "no-reset",
+            "--after",
+            "no-reset",
+            "--ledger",
+            "series.db",
+            "--set",
+            "wifi_ssid=HomeNet",
+            "--thinger-create",
+            "--thinger-api",
+            &api,
+            "--json",
+        ],
+        &[("THINGER_TOKEN", &token)],
+    );
+    let (good, bad) = (good.finish(), bad.finish());
+    assert_eq!(o.status.code(), Some(4), "one board failed: {}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results: BTreeMap<String, String> = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["device"].as_str().unwrap().to_string(),
+                r["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(results["esp-58cf79123456"], "flashed", "{v}");
+    assert_eq!(results["esp-58cf79000002"], "failed", "{v}");
+    assert!(
+        v.to_string().contains("deleted from the account again"),
+        "{v}"
+    );
+    let record = cloud
+        .device("alice", "esp-58cf79123456")
+        .expect("registered");
+    let creds = record.credentials().unwrap();
+    assert_eq!(common::find_all(&good.flash, creds.as_bytes()).len(), 1);
+    assert!(cloud.device("alice", "esp-58cf79000002").is_none());
+    assert!(bad.hung_up);
+    assert!(!text(&o).contains(creds) && !text(&o).contains(&token));
 }

@@ -629,3 +629,58 @@ impl CloudOta {
         )
     }
 }
+
+/// `batch --thinger-create`: each device is registered on the account as its board (or file)
+/// is written, with the identity the ledger issued, and deleted again if that write fails
+/// (the identity then goes back to the pool). A resumed or repeated identity is this series'
+/// own device: an existing one is given the identity's credentials again.
+pub struct Registrar {
+    client: Client,
+    user: String,
+}
+
+impl Registrar {
+    pub fn new(server: &ServerArgs, config: Option<&LoadedConfig>) -> CliResult<Registrar> {
+        let client = client(settings(server, config)?, server)?;
+        let user = client.user().map_err(cloud_error)?;
+        Ok(Registrar { client, user })
+    }
+
+    /// The account's user, for the firmware's `thinger_user` when no value gives one.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Registers `device` with `credentials`; `Ok(true)` when this call created it.
+    pub fn register(&self, device: &str, credentials: &str, ours: bool) -> Result<bool, String> {
+        let id = DeviceId::new(device).map_err(|e| e.to_string())?;
+        let if_exists = if ours {
+            thinger_patch_cloud::IfExists::Rotate
+        } else {
+            thinger_patch_cloud::IfExists::Fail
+        };
+        match self.client.device(&id).ensure(
+            &DeviceSpec::new(id.clone()),
+            &Secret::new(credentials),
+            if_exists,
+        ) {
+            Ok(thinger_patch_cloud::Ensured::Created) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e @ thinger_patch_cloud::Error::Exists { .. }) => Err(format!(
+                "{e}: it is not this series' device (its credentials are unknown); forget the identity (ledger forget {device}) or delete the device on the account"
+            )),
+            Err(e) => Err(cloud_error(e).message),
+        }
+    }
+
+    /// Deletes a device this run created, after its write failed; what happened, for the reason.
+    pub fn unregister(&self, device: &str) -> String {
+        let deleted = DeviceId::new(device)
+            .map_err(|e| e.to_string())
+            .and_then(|id| self.client.device(&id).delete().map_err(|e| e.to_string()));
+        match deleted {
+            Ok(()) => format!("device {device} deleted from the account again"),
+            Err(e) => format!("device {device} stays on the account ({e})"),
+        }
+    }
+}
