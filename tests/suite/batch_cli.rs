@@ -349,3 +349,101 @@ fn eight_boards_flashed_at_once_each_with_its_own_identity_and_a_dropped_line_re
             .is_some_and(|r| !r.is_empty())
     );
 }
+
+/// kill -9 of `batch` at any moment, again and again, then one more run: the ledger opens and
+/// is consistent after every kill, and the final run completes the job with every identity
+/// written exactly once, to its own file, and no temporary file left behind.
+#[test]
+fn killed_at_any_moment_then_rerun_completes_with_no_identity_lost_or_duplicated() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let app = repo(APP);
+    let args = [
+        "batch",
+        &app,
+        "--generate",
+        "12",
+        "--device-id",
+        "k-{n:02}",
+        "--out-dir",
+        "out",
+        "--ledger",
+        "series.db",
+        "--set",
+        "thinger_user=alice",
+        "--set",
+        "wifi_ssid=HomeNet",
+        "--set-env",
+        "wifi_password=PW",
+    ];
+    let mut killed = 0;
+    for delay_ms in [5u64, 20, 40, 60, 90, 130, 180, 250] {
+        let mut child = Command::new(common::cli_path())
+            .args(args)
+            .current_dir(d)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", d)
+            .env("THINGER_PATCH_LEDGER_KEY", KEY)
+            .env("PW", PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        killed += usize::from(status.signal() == Some(9));
+        if d.join("series.db").exists() {
+            let o = tp(d, &["ledger", "--ledger", "series.db", "list", "--json"]);
+            let empty = String::from_utf8_lossy(&o.stderr).contains("holds no ledger yet");
+            assert!(
+                o.status.success() || empty,
+                "after a kill at {delay_ms} ms: {}",
+                common::describe_output(&o)
+            );
+        }
+    }
+    assert!(
+        killed >= 3,
+        "the runs must really be interrupted ({killed} were)"
+    );
+    ok(&tp(d, &args));
+    let export: serde_json::Value = serde_json::from_str(&ok(&run(
+        d,
+        &[
+            "ledger",
+            "--ledger",
+            "series.db",
+            "export",
+            "--format",
+            "json",
+            "--reveal",
+        ],
+    )))
+    .unwrap();
+    let rows = export.as_array().unwrap();
+    assert_eq!(rows.len(), 12, "{export}");
+    let mut creds = BTreeSet::new();
+    for r in rows {
+        assert_eq!(r["state"], "verified", "{r}");
+        let device = r["device"].as_str().unwrap();
+        let c = r["values"]["thinger_credentials"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let image = std::fs::read(d.join(format!("out/esp32c3-demo.{device}.bin"))).unwrap();
+        assert_eq!(common::find_all(&image, c.as_bytes()).len(), 1, "{device}");
+        assert!(creds.insert(c), "{device}'s credentials given twice");
+    }
+    let files: Vec<String> = std::fs::read_dir(d.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        files.len(),
+        12,
+        "one file per identity, no temporary left: {files:?}"
+    );
+}

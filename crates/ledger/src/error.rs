@@ -105,6 +105,13 @@ pub enum Error {
         /// The path given.
         path: PathBuf,
     },
+    /// The file is an empty database: a run stopped before it finished creating the ledger
+    /// (creation is one transaction, so nothing else can be half there).
+    #[error("{} holds no ledger yet (it is empty: a run stopped before creating it); a batch run with the key creates it", path.display())]
+    Uninitialised {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file is not a thinger-patch ledger.
     #[error("{} is not a thinger-patch ledger ({reason}); give another path", path.display())]
     NotALedger {

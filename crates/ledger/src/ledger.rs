@@ -152,6 +152,9 @@ impl Ledger {
             .map_err(db)?;
         let found = schema::prepare(&tx, &path)?;
         let cipher = if found == Found::Empty {
+            if !options.create {
+                return Err(Error::Uninitialised { path });
+            }
             let Some(key) = &key else {
                 return Err(Error::KeyRequired {
                     path,

@@ -234,3 +234,22 @@ fn quoted_fields_bom_and_blank_rows() {
     );
     assert_eq!(p.problems[0].row, Some(4), "{p}");
 }
+
+/// An empty database (a run killed before its creating transaction committed) is reported as
+/// such when opened without creating, and becomes a ledger at the next creating open.
+#[test]
+fn an_empty_file_is_no_ledger_yet_until_a_run_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 0;")
+        .unwrap();
+    let e = Ledger::open_locked(&path).unwrap_err();
+    assert!(matches!(e, Error::Uninitialised { .. }), "{e:?}");
+    assert!(e.to_string().contains("holds no ledger yet"), "{e}");
+    let l = Ledger::open(&path, KeySource::Env("k".into())).unwrap();
+    assert!(l.devices(&Filter::default(), false).unwrap().is_empty());
+    drop(l);
+    assert!(Ledger::open_locked(&path).is_ok());
+}
