@@ -79,20 +79,11 @@ const SLOTS: &[(&str, u16, u16, &str, &str)] = &[
 ];
 
 fn merged_with_slots() -> Vec<u8> {
-    let records: Vec<Vec<u8>> = SLOTS
+    let slots: Vec<(&str, u16, u16, &str)> = SLOTS
         .iter()
-        .map(|&(key, cap, flags, default, _)| {
-            record::encode(key, cap, flags, SlotState::Default, default)
-        })
+        .map(|&(key, cap, flags, default, _)| (key, cap, flags, default))
         .collect();
-    let app = common::synthetic_app(common::MIB, &records);
-    let table = common::partition_table(common::DEFAULT_4MB);
-    common::merged(
-        &common::synthetic_bootloader(),
-        &table,
-        &app,
-        common::MERGED_LEN,
-    )
+    common::merged_with_slots(&slots, common::MIB, common::MERGED_LEN)
 }
 
 fn patch_command(bin: &Path, dir: &Path) -> Command {

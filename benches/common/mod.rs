@@ -594,3 +594,23 @@ pub fn binary() -> PathBuf {
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/thinger-patch"),
     }
 }
+
+/// A merged image (synthetic bootloader, the 4 MB default table, an app of `app_len` bytes whose
+/// DROM starts with a slot record per `(key, capacity, flags, compiled default)`), `total_len`
+/// bytes long.
+pub fn merged_with_slots(
+    slots: &[(&str, u16, u16, &str)],
+    app_len: usize,
+    total_len: usize,
+) -> Vec<u8> {
+    use thinger_patch_core::targets::record::{self, SlotState};
+    let records: Vec<Vec<u8>> = slots
+        .iter()
+        .map(|&(key, cap, flags, default)| {
+            record::encode(key, cap, flags, SlotState::Default, default)
+        })
+        .collect();
+    let app = synthetic_app(app_len, &records);
+    let table = partition_table(DEFAULT_4MB);
+    merged(&synthetic_bootloader(), &table, &app, total_len)
+}

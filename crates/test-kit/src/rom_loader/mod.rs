@@ -52,6 +52,9 @@ pub struct Config {
     pub corrupt_data_frame: Option<u32>,
     /// Close the line when the n-th (0-based) data frame arrives.
     pub drop_after_data_frames: Option<u32>,
+    /// Simulate the UART's speed: every byte received takes 10 bit times at the loader's
+    /// current baud rate (a pty alone has no baud rate, so transfers take no wire time).
+    pub wire_time: bool,
 }
 
 impl Config {
@@ -66,6 +69,7 @@ impl Config {
             flash: Vec::new(),
             corrupt_data_frame: None,
             drop_after_data_frames: None,
+            wire_time: false,
         }
     }
 
@@ -114,7 +118,8 @@ impl Sim {
         let thread = {
             let stop = stop.clone();
             let state = state.clone();
-            std::thread::spawn(move || serve(master, &state, &stop))
+            let wire_time = cfg.wire_time;
+            std::thread::spawn(move || serve(master, &state, &stop, wire_time))
         };
         Sim {
             path,
@@ -206,9 +211,11 @@ impl SlipDecoder {
     }
 }
 
-fn serve(mut master: File, state: &Mutex<Loader>, stop: &AtomicBool) {
+fn serve(mut master: File, state: &Mutex<Loader>, stop: &AtomicBool, wire_time: bool) {
     let mut dec = SlipDecoder::default();
     let mut buf = [0u8; 8192];
+    // When the bytes read so far would have finished arriving on a real UART.
+    let mut wire = std::time::Instant::now();
     loop {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -240,6 +247,14 @@ fn serve(mut master: File, state: &Mutex<Loader>, stop: &AtomicBool) {
                 continue;
             }
         };
+        if wire_time {
+            let baud = state.lock().expect("simulator state").baud.max(1);
+            let now = std::time::Instant::now();
+            wire = wire.max(now) + Duration::from_secs_f64(n as f64 * 10.0 / f64::from(baud));
+            if wire > now {
+                std::thread::sleep(wire - now);
+            }
+        }
         let mut frames = Vec::new();
         for &b in &buf[..n] {
             dec.push(b, &mut frames);
