@@ -36,7 +36,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 use thinger_patch_core::Firmware;
-use thinger_patch_core::targets::record::{self, Decoded, FLAG_REQUIRED, FLAG_SECRET, SlotState};
+use thinger_patch_core::targets::record::{Decoded, FLAG_REQUIRED, FLAG_SECRET, SlotState};
 use thinger_patch_core::targets::scan::scan;
 use thinger_patch_core::values::{Assignment, Origin};
 
