@@ -12,9 +12,11 @@ use crate::{CliResult, fsio, outln};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use thinger_patch_core::placement::{self, Route};
 use thinger_patch_core::values::{Assignment, Origin};
 use thinger_patch_core::{Chip, Firmware, Request, checksum, personalize, slots};
@@ -59,6 +61,14 @@ pub struct BatchArgs {
     /// Flash the boards on the given ports once, then stop (required with --port)
     #[arg(long)]
     pub once: bool,
+    /// Without --port or --out-dir, boards are flashed as they are plugged in: watch these
+    /// paths (a pattern with * and ?, e.g. '/dev/ttyUSB*') [default: the ESP serial ports the
+    /// system lists]
+    #[arg(long, value_name = "PATTERN", conflicts_with_all = ["ports", "out_dir"])]
+    pub watch: Option<String>,
+    /// Watching: boards flashed at the same time (1 to 64)
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
     /// Give a board seen before a new identity instead of its own again
     #[arg(long)]
     pub new_identity: bool,
@@ -89,10 +99,10 @@ struct Outcome {
 }
 
 pub fn run(args: &BatchArgs) -> CliResult {
-    if args.out_dir.is_none() && (args.ports.is_empty() || !args.once) {
+    if !args.ports.is_empty() && !args.once {
         return Err(CliError::new(
             exit::USAGE,
-            "say where the devices are: --out-dir DIR writes one image per identity, --port PORT (repeat) --once flashes those boards; watching for boards as they are plugged in is not available yet",
+            "--port PORT (repeat) flashes the boards on those ports: add --once; or leave --port out to flash boards as they are plugged in",
         ));
     }
     if args.devices.is_none() && args.generate.is_none() {
@@ -182,7 +192,13 @@ pub fn run(args: &BatchArgs) -> CliResult {
         );
     }
     let failed = outcomes.iter().any(|o| o.result == "failed");
-    Ok(if failed { exit::DEVICE } else { exit::OK })
+    Ok(if STOP.load(Ordering::SeqCst) {
+        exit::INTERRUPTED
+    } else if failed {
+        exit::DEVICE
+    } else {
+        exit::OK
+    })
 }
 
 /// The job as the ledger records it: the firmware's slots, where identities come from, the
@@ -499,21 +515,30 @@ fn to_boards(
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let outcomes = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for port in &args.ports {
-            let (bars, outcomes, options) = (&bars, &outcomes, &options);
-            s.spawn(move || {
-                let bar = PortBar::new(bars, port);
-                let o = one_board(
-                    args, ledger, job, input, request, chip, port, options, bar, registrar,
-                );
-                if !std::io::stderr().is_terminal() {
-                    eprintln!("{port}: {} {}", o.device, o.result);
-                }
-                outcomes.lock().unwrap_or_else(|p| p.into_inner()).push(o);
-            });
+    let board = |port: &str| {
+        let bar = PortBar::new(&bars, port);
+        let o = one_board(
+            args, ledger, job, input, request, chip, port, &options, bar, registrar,
+        );
+        if !std::io::stderr().is_terminal() {
+            let why = o
+                .reason
+                .as_deref()
+                .map_or(String::new(), |r| format!(" ({r})"));
+            eprintln!("{port}: {} {}{why}", o.device, o.result);
         }
-    });
+        outcomes.lock().unwrap_or_else(|p| p.into_inner()).push(o);
+    };
+    on_ctrl_c();
+    if args.once {
+        std::thread::scope(|s| {
+            for port in &args.ports {
+                s.spawn(|| board(port));
+            }
+        });
+    } else {
+        watch(args, ledger, job, &board)?;
+    }
     let mut v = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
     v.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(v)
@@ -630,6 +655,115 @@ fn one_board(
     }
 }
 
+/// Set by Ctrl-C: no new board is started; the ones being flashed finish.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// First Ctrl-C: stop taking boards, let those in flight finish (their identities are then
+/// committed or back in the pool). Second: leave now; an identity in flight stays reserved for
+/// its board and is resumed when that board is flashed again.
+fn on_ctrl_c() {
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!(
+                "\nabandoned: the boards in flight keep their reserved identities, resumed when they are plugged in again"
+            );
+            std::process::exit(exit::INTERRUPTED);
+        }
+        eprintln!(
+            "\nstopping: no new board; the boards being flashed finish (Ctrl-C again to abandon them)"
+        );
+    });
+}
+
+/// Flashes boards as they appear: every new port gets a thread (at most `--jobs`); a port that
+/// was flashed must disappear (the board unplugged) before it is taken again. Ends when the
+/// job has no identity left and no board is in flight, or after Ctrl-C.
+fn watch(
+    args: &BatchArgs,
+    ledger: &Ledger,
+    job: &Job,
+    board: &(dyn Fn(&str) + Sync),
+) -> CliResult<()> {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<String>();
+    eprintln!(
+        "watching {} for boards; plug them in one after another (Ctrl-C to stop)",
+        args.watch.as_deref().unwrap_or("the ESP serial ports")
+    );
+    std::thread::scope(|s| {
+        let mut busy: BTreeSet<String> = BTreeSet::new();
+        let mut flashed: BTreeSet<String> = BTreeSet::new();
+        loop {
+            while let Ok(p) = done_rx.try_recv() {
+                busy.remove(&p);
+                flashed.insert(p);
+            }
+            let remaining = ledger.job_status(job).map_err(ledger_error)?.remaining;
+            if busy.is_empty() && (STOP.load(Ordering::SeqCst) || remaining == 0) {
+                return Ok(());
+            }
+            let present = candidates(args.watch.as_deref());
+            flashed.retain(|p| present.contains(p));
+            if !STOP.load(Ordering::SeqCst) {
+                let mut room = remaining.saturating_sub(busy.len());
+                for port in present {
+                    if room == 0 || busy.len() >= args.jobs as usize {
+                        break;
+                    }
+                    if busy.contains(&port) || flashed.contains(&port) {
+                        continue;
+                    }
+                    room -= 1;
+                    busy.insert(port.clone());
+                    let tx = done_tx.clone();
+                    s.spawn(move || {
+                        board(&port);
+                        let _ = tx.send(port);
+                    });
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    })
+}
+
+/// The ports to watch: the paths matching `pattern`, or the system's likely ESP ports.
+fn candidates(pattern: Option<&str>) -> BTreeSet<String> {
+    use thinger_patch_delivery::serial::port;
+    let Some(pattern) = pattern else {
+        return port::system_ports()
+            .into_iter()
+            .filter(port::likely_esp)
+            .map(|p| p.name)
+            .collect();
+    };
+    let (dir, name) = match pattern.rsplit_once('/') {
+        Some(("", n)) => ("/", n),
+        Some((d, n)) => (d, n),
+        None => (".", pattern),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeSet::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| wildcard(name.as_bytes(), e.file_name().as_encoded_bytes()))
+        // A dangling link is a board that was unplugged.
+        .filter(|e| e.path().exists())
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+/// `*` (any run) and `?` (one byte) in a file name.
+fn wildcard(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => wildcard(&p[1..], s) || (!s.is_empty() && wildcard(p, &s[1..])),
+        (Some(b'?'), Some(_)) => wildcard(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => wildcard(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
 /// One port's line in the MultiProgress.
 struct PortBar {
     bar: ProgressBar,
@@ -670,5 +804,20 @@ impl thinger_patch_delivery::Progress for PortBar {
     fn status(&mut self, text: &str) {
         let _ = &self.port;
         self.bar.set_message(text.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard;
+
+    #[test]
+    fn wildcards_match_file_names() {
+        assert!(wildcard(b"ttyUSB*", b"ttyUSB0"));
+        assert!(wildcard(b"ttyUSB*", b"ttyUSB"));
+        assert!(wildcard(b"tty??M0", b"ttyACM0"));
+        assert!(!wildcard(b"ttyUSB*", b"ttyACM0"));
+        assert!(wildcard(b"*", b"x"));
+        assert!(!wildcard(b"a?", b"a"));
     }
 }

@@ -447,3 +447,177 @@ fn killed_at_any_moment_then_rerun_completes_with_no_identity_lost_or_duplicated
         "one file per identity, no temporary left: {files:?}"
     );
 }
+
+/// Devices verified so far, from `ledger list --json` (the running batch holds the file too).
+fn verified(d: &Path) -> Vec<String> {
+    if !d.join("series.db").exists() {
+        return Vec::new();
+    }
+    let o = run(d, &["ledger", "--ledger", "series.db", "list", "--json"]);
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout) else {
+        return Vec::new();
+    };
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["state"] == "verified")
+                .map(|r| r["device"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_for(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + limit;
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn sim_with_mac(last: u8) -> Sim {
+    let mut cfg = Config::new(Chip::Esp32c3);
+    cfg.mac = [0x58, 0xcf, 0x79, 0xaa, 0x00, last];
+    Sim::start(cfg)
+}
+
+fn watching(d: &Path, generate: &str) -> std::process::Child {
+    let app = repo(MERGED);
+    let pattern = d.join("dev/ttyESP*");
+    Command::new(common::cli_path())
+        .args([
+            "batch",
+            &app,
+            "--generate",
+            generate,
+            "--device-id",
+            "w-{mac}",
+        ])
+        .args([
+            "--watch",
+            pattern.to_str().unwrap(),
+            "--ledger",
+            "series.db",
+        ])
+        .args(["--before", "no-reset", "--after", "no-reset"])
+        .args(["--set", "thinger_user=alice", "--set", "wifi_ssid=HomeNet"])
+        .current_dir(d)
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", d)
+        .env("THINGER_PATCH_LEDGER_KEY", KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Watching: boards are flashed as they are plugged in (here: a link to a simulator's port
+/// appears in the watched folder), a port is taken again only after it was unplugged, and the
+/// run ends by itself when the job's identities are used up.
+#[test]
+fn boards_are_flashed_as_they_are_plugged_in() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("dev")).unwrap();
+    let sims: Vec<Sim> = (1..=3).map(sim_with_mac).collect();
+    let child = watching(d, "3");
+    let plug = |name: &str, sim: &Sim| {
+        std::os::unix::fs::symlink(sim.port(), d.join("dev").join(name)).unwrap()
+    };
+    let limit = std::time::Duration::from_secs(60);
+    plug("ttyESP0", &sims[0]);
+    wait_for("the first board", limit, || verified(d).len() == 1);
+    // The same port name, a new board: only after the first one was unplugged.
+    std::fs::remove_file(d.join("dev/ttyESP0")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    plug("ttyESP0", &sims[1]);
+    plug("ttyESP1", &sims[2]);
+    wait_for("three boards", limit, || verified(d).len() == 3);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", common::describe_output(&o));
+    let mut devices = verified(d);
+    devices.sort();
+    assert_eq!(
+        devices,
+        ["w-58cf79aa0001", "w-58cf79aa0002", "w-58cf79aa0003"],
+        "each board its own identity, named after its MAC"
+    );
+    let export: serde_json::Value = serde_json::from_str(&ok(&run(
+        d,
+        &[
+            "ledger",
+            "--ledger",
+            "series.db",
+            "export",
+            "--format",
+            "json",
+            "--reveal",
+        ],
+    )))
+    .unwrap();
+    for (n, sim) in sims.into_iter().enumerate() {
+        let l = sim.finish();
+        let device = format!("w-58cf79aa000{}", n + 1);
+        let row = export
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["device"] == device.as_str())
+            .unwrap();
+        let creds = row["values"]["thinger_credentials"].as_str().unwrap();
+        assert_eq!(
+            common::find_all(&l.flash, creds.as_bytes()).len(),
+            1,
+            "{device}"
+        );
+    }
+}
+
+/// Ctrl-C while watching: no new board is taken, the run ends with 130 and says so, and what
+/// was flashed is committed (nothing left reserved).
+#[test]
+fn ctrl_c_stops_watching_cleanly() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("dev")).unwrap();
+    let sim = sim_with_mac(9);
+    let child = watching(d, "5");
+    std::os::unix::fs::symlink(sim.port(), d.join("dev/ttyESP0")).unwrap();
+    wait_for("the board", std::time::Duration::from_secs(60), || {
+        verified(d).len() == 1
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        common::describe_output(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("stopping"),
+        "{}",
+        common::describe_output(&o)
+    );
+    let list: serde_json::Value = serde_json::from_str(&ok(&tp(
+        d,
+        &["ledger", "--ledger", "series.db", "list", "--json"],
+    )))
+    .unwrap();
+    let states: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["verified"], "{list}");
+    drop(sim);
+}
