@@ -100,19 +100,7 @@ fn out_dir_from_a_csv_then_generated_identities_are_recorded_and_never_reissued(
         "{out}"
     );
     let mut creds = BTreeSet::new();
-    let export: serde_json::Value = serde_json::from_str(&ok(&run(
-        d,
-        &[
-            "ledger",
-            "--ledger",
-            "series.db",
-            "export",
-            "--format",
-            "json",
-            "--reveal",
-        ],
-    )))
-    .unwrap();
+    let export = common::ledger_revealed(d, "series.db", KEY);
     for (device, ssid) in [
         ("kitchen", "HomeNet"),
         ("garage", "GarageNet"),
@@ -129,16 +117,7 @@ fn out_dir_from_a_csv_then_generated_identities_are_recorded_and_never_reissued(
         assert_eq!(slot(&v, "wifi_ssid"), ssid);
         assert_eq!(slot(&v, "thinger_credentials"), "********");
         // Its own credentials (from the CSPRNG, revealed with the key) are in its image.
-        let row = export
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["device"] == device)
-            .unwrap();
-        let cred = row["values"]["thinger_credentials"]
-            .as_str()
-            .unwrap_or_else(|| panic!("credentials of {device} in {row}"))
-            .to_string();
+        let cred = common::revealed_value(&export, device, "thinger_credentials");
         assert_eq!(cred.len(), 64, "fills the 64-byte slot");
         let bytes = std::fs::read(&file).unwrap();
         assert_eq!(
@@ -410,19 +389,7 @@ fn killed_at_any_moment_then_rerun_completes_with_no_identity_lost_or_duplicated
         "the runs must really be interrupted ({killed} were)"
     );
     ok(&tp(d, &args));
-    let export: serde_json::Value = serde_json::from_str(&ok(&run(
-        d,
-        &[
-            "ledger",
-            "--ledger",
-            "series.db",
-            "export",
-            "--format",
-            "json",
-            "--reveal",
-        ],
-    )))
-    .unwrap();
+    let export = common::ledger_revealed(d, "series.db", KEY);
     let rows = export.as_array().unwrap();
     assert_eq!(rows.len(), 12, "{export}");
     let mut creds = BTreeSet::new();
@@ -546,29 +513,11 @@ fn boards_are_flashed_as_they_are_plugged_in() {
         ["w-58cf79aa0001", "w-58cf79aa0002", "w-58cf79aa0003"],
         "each board its own identity, named after its MAC"
     );
-    let export: serde_json::Value = serde_json::from_str(&ok(&run(
-        d,
-        &[
-            "ledger",
-            "--ledger",
-            "series.db",
-            "export",
-            "--format",
-            "json",
-            "--reveal",
-        ],
-    )))
-    .unwrap();
+    let export = common::ledger_revealed(d, "series.db", KEY);
     for (n, sim) in sims.into_iter().enumerate() {
         let l = sim.finish();
         let device = format!("w-58cf79aa000{}", n + 1);
-        let row = export
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["device"] == device.as_str())
-            .unwrap();
-        let creds = row["values"]["thinger_credentials"].as_str().unwrap();
+        let creds = common::revealed_value(&export, &device, "thinger_credentials");
         assert_eq!(
             common::find_all(&l.flash, creds.as_bytes()).len(),
             1,

@@ -987,3 +987,29 @@ pub fn sim_flash_args<'a>(
     a.extend_from_slice(extra);
     a
 }
+
+/// `ledger export --format json --reveal` of `ledger` (relative to `dir`), with `key`.
+pub fn ledger_revealed(dir: &Path, ledger: &str, key: &str) -> serde_json::Value {
+    let o = Command::new(cli_path())
+        .args([
+            "ledger", "--ledger", ledger, "export", "--format", "json", "--reveal",
+        ])
+        .current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir)
+        .env("THINGER_PATCH_LEDGER_KEY", key)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running thinger-patch ledger export");
+    assert!(o.status.success(), "{}", describe_output(&o));
+    serde_json::from_slice(&o.stdout).expect("the export is JSON")
+}
+
+/// A device's value in clear from [`ledger_revealed`].
+pub fn revealed_value(export: &serde_json::Value, device: &str, key: &str) -> String {
+    export
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["device"] == device))
+        .and_then(|r| r["values"][key].as_str())
+        .unwrap_or_else(|| panic!("{key} of {device} in {export}"))
+        .to_string()
+}

@@ -65,34 +65,11 @@ fn series(d: &Path, extra: &[&str], envs: &[(&str, &str)]) -> BTreeMap<String, (
     args.extend_from_slice(extra);
     let o = tp(d, &args, envs);
     assert!(o.status.success(), "{}", text(&o));
-    let o = tp(
-        d,
-        &[
-            "ledger",
-            "--ledger",
-            "series.db",
-            "export",
-            "--format",
-            "json",
-            "--reveal",
-        ],
-        &[],
-    );
-    assert!(o.status.success(), "{}", text(&o));
-    let export: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let export = common::ledger_revealed(d, "series.db", KEY);
     DEVICES
         .iter()
         .map(|id| {
-            let row = export
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["device"] == *id)
-                .unwrap();
-            let creds = row["values"]["thinger_credentials"]
-                .as_str()
-                .unwrap()
-                .to_string();
+            let creds = common::revealed_value(&export, id, "thinger_credentials");
             let image = std::fs::read(d.join(format!("out/esp32c3-demo.{id}.bin"))).unwrap();
             (id.to_string(), (creds, image))
         })

@@ -28,6 +28,15 @@ fn tp(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     c.output().expect("running thinger-patch")
 }
 
+/// The simulator with user alice (password [`PASSWORD`]), a token with every permission, and
+/// a folder that is the run's home and working directory.
+fn account() -> (ThingerCloud, String, tempfile::TempDir) {
+    let cloud = ThingerCloud::start();
+    cloud.add_user("alice", PASSWORD);
+    let token = cloud.issue_token("alice", Permissions::All);
+    (cloud, token, common::temp_dir())
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -38,10 +47,7 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn device_created_with_saved_credentials_then_patched_shown_and_deleted() {
-    let cloud = ThingerCloud::start();
-    cloud.add_user("alice", PASSWORD);
-    let token = cloud.issue_token("alice", Permissions::All);
-    let dir = common::temp_dir();
+    let (cloud, token, dir) = account();
     let d = dir.path();
     let api = cloud.url();
     let account = ["--thinger-api", api.as_str(), "--thinger-user", "alice"];
@@ -247,10 +253,7 @@ fn property(
 fn new_board_to_online_with_dashboards_then_updated_through_the_cloud() {
     use thinger_patch_test_kit::rom_loader::{Chip, Config, Sim};
     use thinger_patch_test_kit::thinger_cloud::SimDevice;
-    let cloud = ThingerCloud::start();
-    cloud.add_user("alice", PASSWORD);
-    let token = cloud.issue_token("alice", Permissions::All);
-    let dir = common::temp_dir();
+    let (cloud, token, dir) = account();
     let d = dir.path();
     let root = common::repo_root();
     let app = root.join(APP);
@@ -500,10 +503,7 @@ fn assert_no_secret_in_files(dir: &Path, except: &[&Path], secrets: &[&str]) {
 #[test]
 fn api_errors_are_clear_exit_4_and_write_nothing() {
     use thinger_patch_test_kit::thinger_cloud::Fault;
-    let cloud = ThingerCloud::start();
-    cloud.add_user("alice", PASSWORD);
-    let token = cloud.issue_token("alice", Permissions::All);
-    let dir = common::temp_dir();
+    let (cloud, token, dir) = account();
     let d = dir.path();
     let api = cloud.url();
     let secrets = [token.as_str(), PASSWORD];
@@ -589,11 +589,8 @@ fn api_errors_are_clear_exit_4_and_write_nothing() {
 /// deletes it again.
 #[test]
 fn existing_devices_and_failed_writes_are_never_silent() {
-    let cloud = ThingerCloud::start();
-    cloud.add_user("alice", PASSWORD);
-    let token = cloud.issue_token("alice", Permissions::All);
+    let (cloud, token, dir) = account();
     cloud.add_device("alice", "taken", EXISTING_CREDS, None);
-    let dir = common::temp_dir();
     let d = dir.path();
     let api = cloud.url();
     let secrets = [token.as_str(), PASSWORD, EXISTING_CREDS];
@@ -685,10 +682,7 @@ fn existing_devices_and_failed_writes_are_never_silent() {
 #[test]
 fn cloud_ota_and_dashboard_refusals() {
     use thinger_patch_test_kit::thinger_cloud::SimDevice;
-    let cloud = ThingerCloud::start();
-    cloud.add_user("alice", PASSWORD);
-    let token = cloud.issue_token("alice", Permissions::All);
-    let dir = common::temp_dir();
+    let (cloud, token, dir) = account();
     let d = dir.path();
     let api = cloud.url();
     let app = common::repo_root().join(APP);
@@ -813,10 +807,7 @@ fn cloud_ota_and_dashboard_refusals() {
 #[test]
 fn a_device_named_after_the_boards_mac() {
     use thinger_patch_test_kit::rom_loader::{Chip, Config, Sim};
-    let cloud = ThingerCloud::start();
-    cloud.add_user("alice", PASSWORD);
-    let token = cloud.issue_token("alice", Permissions::All);
-    let dir = common::temp_dir();
+    let (cloud, token, dir) = account();
     let d = dir.path();
     let api = cloud.url();
     let root = common::repo_root();
