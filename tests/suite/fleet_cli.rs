@@ -91,6 +91,14 @@ fn holds_only_its_identity(id: &str, image: &[u8], all: &BTreeMap<String, (Strin
     assert_eq!(common::find_all(image, &id0).len(), 1, "{id}'s id");
 }
 
+/// The Thinger.io simulator with user alice and a token with every permission.
+fn account() -> (ThingerCloud, String) {
+    let cloud = ThingerCloud::start();
+    cloud.add_user("alice", "pw");
+    let token = cloud.issue_token("alice", Permissions::All);
+    (cloud, token)
+}
+
 fn report(o: &Output) -> BTreeMap<String, String> {
     let v: serde_json::Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)));
@@ -111,9 +119,7 @@ fn report(o: &Output) -> BTreeMap<String, String> {
 fn fleet_update_through_the_cloud_keeps_each_identity_and_retries_the_offline_next_run() {
     let dir = common::temp_dir();
     let d = dir.path();
-    let cloud = ThingerCloud::start();
-    cloud.add_user("alice", "pw");
-    let token = cloud.issue_token("alice", Permissions::All);
+    let (cloud, token) = account();
     let api = cloud.url();
     // The series is made with --thinger-create: every device registered on the account with
     // the identity the ledger issued (the account's user goes into thinger_user).
@@ -297,9 +303,7 @@ fn batch_registers_each_flashed_board_and_removes_the_one_that_failed() {
     use thinger_patch_test_kit::rom_loader::{Chip, Config, Sim};
     let dir = common::temp_dir();
     let d = dir.path();
-    let cloud = ThingerCloud::start();
-    cloud.add_user("alice", "pw");
-    let token = cloud.issue_token("alice", Permissions::All);
+    let (cloud, token) = account();
     let api = cloud.url();
     let table = std::fs::read(
         common::repo_root().join("examples/c-firmware/prebuilt/esp32c3-partition-table.bin"),
@@ -343,17 +347,7 @@ fn batch_registers_each_flashed_board_and_removes_the_one_that_failed() {
     let (good, bad) = (good.finish(), bad.finish());
     assert_eq!(o.status.code(), Some(4), "one board failed: {}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let results: BTreeMap<String, String> = v["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["device"].as_str().unwrap().to_string(),
-                r["result"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let results = report(&o);
     assert_eq!(results["esp-58cf79123456"], "flashed", "{v}");
     assert_eq!(results["esp-58cf79000002"], "failed", "{v}");
     assert!(
