@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use thinger_patch_core::placement::{self, Route};
 use thinger_patch_core::values::{Assignment, Origin};
 use thinger_patch_core::{Chip, Firmware, Request, checksum, personalize, slots};
-use thinger_patch_delivery::serial::{FlashOptions, esp32};
+use thinger_patch_delivery::serial::{FlashOptions, esp32, esp8266};
 use thinger_patch_ledger::{
     Board, Credential, CsvInput, FirmwareInfo, Generator, IdentitySource, Job, JobSpec, KeySource,
     Ledger, Location, Mac, Reservation, ReservationKind, ReserveOptions, SlotSpec, Target, Written,
@@ -491,16 +491,13 @@ fn to_boards(
 ) -> CliResult<Vec<Outcome>> {
     let fw = Firmware::parse_with(input, request.parse.unwrap_or_default())
         .map_err(|e| CliError::engine(&args.file, &e))?;
-    let chip = match placement::route(&fw) {
-        Ok(Route::Esp32 { chip, .. }) => chip,
+    let tool;
+    let link = match placement::route(&fw) {
+        Ok(Route::Esp32 { chip, .. }) => Link::Esp32(chip),
         Ok(Route::Esp8266) => {
-            return Err(CliError::new(
-                exit::INVALID,
-                format!(
-                    "{}: ESP8266 boards are flashed through esptool one at a time: use --out-dir and flash the files, or thinger-patch flash per board",
-                    args.file.display()
-                ),
-            ));
+            // Found before any board is touched: a missing esptool is one message, not N.
+            tool = thinger_patch_delivery::serial::esptool::find()?;
+            Link::Esp8266(&tool)
         }
         Err(e) => {
             return Err(CliError::new(
@@ -518,7 +515,7 @@ fn to_boards(
     let board = |port: &str| {
         let bar = PortBar::new(&bars, port);
         let o = one_board(
-            args, ledger, job, input, request, chip, port, &options, bar, registrar,
+            args, ledger, job, input, request, link, port, &options, bar, registrar,
         );
         if !std::io::stderr().is_terminal() {
             let why = o
@@ -551,7 +548,7 @@ fn one_board(
     job: &Job,
     input: &[u8],
     request: &Request,
-    chip: Chip,
+    link: Link<'_>,
     port: &str,
     options: &FlashOptions,
     mut bar: PortBar,
@@ -567,17 +564,27 @@ fn one_board(
     };
     use thinger_patch_delivery::Progress as _;
     bar.status("connecting ...");
-    let session = match esp32::connect(port, Some(chip), options) {
-        Ok(s) => s,
-        Err(e) => return failed("-", None, CliError::from(e).message),
+    // The board's identity first (one connection for the ESP32 family, kept for the write;
+    // esptool's read-mac for the ESP8266), so that its identity is chosen before any write.
+    let (writer, mac_text, chip_name) = match link {
+        Link::Esp32(chip) => match esp32::connect(port, Some(chip), options) {
+            Ok(s) => {
+                let (mac, name) = (s.board.mac.clone(), s.board.chip.clone());
+                (Writer::Session(Box::new(s), chip), mac, name)
+            }
+            Err(e) => return failed("-", None, CliError::from(e).message),
+        },
+        Link::Esp8266(tool) => match esp8266::read_mac(port, options, tool) {
+            Ok(mac) => (Writer::Esptool(tool), Some(mac), "esp8266".to_string()),
+            Err(e) => return failed("-", None, CliError::from(e).message),
+        },
     };
-    let mac_text = session.board.mac.clone();
     let Some(mac) = mac_text.as_deref().and_then(|m| m.parse::<Mac>().ok()) else {
         return failed("-", mac_text, "the board's MAC could not be read".into());
     };
     let board = Board::Mac {
         mac,
-        chip: Some(session.board.chip.clone()),
+        chip: Some(chip_name),
     };
     let mut r = match ledger.reserve(
         job,
@@ -615,7 +622,11 @@ fn one_board(
         }
         None => false,
     };
-    match session.write(&fw, chip, &mut bar) {
+    let written = match writer {
+        Writer::Session(session, chip) => session.write(&fw, chip, &mut bar),
+        Writer::Esptool(tool) => esp8266::flash(&fw, port, options, tool, &mut bar),
+    };
+    match written {
         Ok(flashed) => {
             let written = Written {
                 sha256: sha,
@@ -653,6 +664,22 @@ fn one_board(
             failed(&device, mac_text, reason)
         }
     }
+}
+
+/// How the boards of this firmware are reached.
+#[derive(Clone, Copy)]
+enum Link<'a> {
+    /// espflash's library, in-process.
+    Esp32(Chip),
+    /// esptool, one process per step.
+    Esp8266(&'a thinger_patch_delivery::serial::esptool::Esptool),
+}
+
+/// What writes the board once its identity is chosen.
+enum Writer<'a> {
+    /// The connection the MAC was read on.
+    Session(Box<esp32::Session>, Chip),
+    Esptool(&'a thinger_patch_delivery::serial::esptool::Esptool),
 }
 
 /// Set by Ctrl-C: no new board is started; the ones being flashed finish.

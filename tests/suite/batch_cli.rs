@@ -570,3 +570,75 @@ fn ctrl_c_stops_watching_cleanly() {
     assert_eq!(states, ["verified"], "{list}");
     drop(sim);
 }
+
+/// ESP8266 boards in parallel: esptool reads each board's MAC (`read-mac`), the board gets
+/// its identity, then esptool writes it; both simulated boards at once, each its own image.
+#[test]
+fn esp8266_boards_in_parallel_through_esptool() {
+    let Some(esptool) = common::esptool() else {
+        thinger_patch_test_kit::skip("ESP8266 batch: no esptool");
+        return;
+    };
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let sims: Vec<Sim> = (1..=2u8)
+        .map(|n| {
+            let mut cfg = Config::new(Chip::Esp8266);
+            cfg.mac = [0x18, 0xfe, 0x34, 0x00, 0x00, n];
+            Sim::start(cfg)
+        })
+        .collect();
+    let app = repo("examples/c-firmware/prebuilt/esp8266-demo.bin");
+    let o = Command::new(common::cli_path())
+        .args([
+            "batch",
+            &app,
+            "--generate",
+            "2",
+            "--device-id",
+            "e-{mac}",
+            "--once",
+        ])
+        .args(["--port", sims[0].port(), "--port", sims[1].port()])
+        .args([
+            "--before",
+            "no-reset",
+            "--after",
+            "no-reset",
+            "--no-stub",
+            "--baud",
+            "115200",
+        ])
+        .args([
+            "--ledger",
+            "series.db",
+            "--set",
+            "thinger_user=alice",
+            "--set",
+            "wifi_ssid=HomeNet",
+        ])
+        .current_dir(d)
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", d)
+        .env("THINGER_PATCH_LEDGER_KEY", KEY)
+        .env("THINGER_PATCH_ESPTOOL", &esptool.program)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::describe_output(&o));
+    let export = common::ledger_revealed(d, "series.db", KEY);
+    for (n, sim) in sims.into_iter().enumerate() {
+        let l = sim.finish();
+        assert!(l.rejected.is_empty(), "{:?}", l.rejected);
+        let device = format!("e-18fe340000{:02x}", n + 1);
+        let creds = common::revealed_value(&export, &device, "thinger_credentials");
+        assert_eq!(
+            common::find_all(&l.flash, creds.as_bytes()).len(),
+            1,
+            "{device}"
+        );
+        let mut id = device.clone().into_bytes();
+        id.push(0);
+        assert_eq!(common::find_all(&l.flash, &id).len(), 1, "{device}");
+    }
+}

@@ -25,29 +25,7 @@ pub fn flash(
     let data = fw.data();
     let w = &plan.writes[0];
     let image = esptool::ImageFile::new(&data[w.start..w.start + w.len])?;
-    let mut a: Vec<OsString> = vec![
-        "--chip".into(),
-        "esp8266".into(),
-        "--port".into(),
-        port.into(),
-        "--baud".into(),
-        options.baud.to_string().into(),
-        "--before".into(),
-        tool.word(match options.before {
-            Before::DefaultReset => "default-reset",
-            Before::NoReset => "no-reset",
-        })
-        .into(),
-        "--after".into(),
-        tool.word(match options.after {
-            After::HardReset => "hard-reset",
-            After::NoReset => "no-reset",
-        })
-        .into(),
-    ];
-    if !options.stub {
-        a.push("--no-stub".into());
-    }
+    let mut a = connect_args(port, options, tool);
     a.push(tool.word("write-flash").into());
     a.push(format!("{:#x}", w.offset).into());
     a.push(image.path.clone().into_os_string());
@@ -114,4 +92,68 @@ pub fn flash(
         tool: tool.describe(),
         transfer: t0.map_or(Duration::ZERO, |t| t.elapsed()),
     })
+}
+
+/// esptool's arguments to reach the chip: chip, port, baud, reset modes, stub.
+fn connect_args(port: &str, options: &FlashOptions, tool: &Esptool) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec![
+        "--chip".into(),
+        "esp8266".into(),
+        "--port".into(),
+        port.into(),
+        "--baud".into(),
+        options.baud.to_string().into(),
+        "--before".into(),
+        tool.word(match options.before {
+            Before::DefaultReset => "default-reset",
+            Before::NoReset => "no-reset",
+        })
+        .into(),
+        "--after".into(),
+        tool.word(match options.after {
+            After::HardReset => "hard-reset",
+            After::NoReset => "no-reset",
+        })
+        .into(),
+    ];
+    if !options.stub {
+        a.push("--no-stub".into());
+    }
+    a
+}
+
+/// Reads the MAC of the ESP8266 on `port` (`esptool read-mac`): what a batch run needs to
+/// choose the board's identity before anything is written.
+pub fn read_mac(port: &str, options: &FlashOptions, tool: &Esptool) -> Result<String> {
+    let mut a = connect_args(port, options, tool);
+    a.push(tool.word("read-mac").into());
+    let limits = esptool::Limits {
+        deadline: Duration::from_secs(60),
+        deadline_from_flag: false,
+        stall: options.esptool_stall,
+    };
+    let outcome = esptool::run(tool, &a, &limits, |line, o| {
+        esptool::parse_line(line, o);
+    })?;
+    if let Some((connected, _)) = &outcome.wrong_chip {
+        return Err(Error::refused(format!(
+            "{port}: the connected chip is an {}, but the firmware is for an esp8266: nothing was written",
+            connected.to_ascii_lowercase().replace('-', "")
+        )));
+    }
+    match (outcome.success, outcome.mac) {
+        (true, Some(mac)) => Ok(mac),
+        _ => {
+            let why = outcome
+                .errors
+                .last()
+                .or(outcome.tail.last())
+                .cloned()
+                .unwrap_or_else(|| "esptool printed no MAC".into());
+            Err(Error::device(format!(
+                "{port}: esptool could not read the board's MAC: {why}"
+            ))
+            .with_help("check the cable and the port, and that the board is in its bootloader"))
+        }
+    }
 }
