@@ -491,21 +491,8 @@ fn to_boards(
 ) -> CliResult<Vec<Outcome>> {
     let fw = Firmware::parse_with(input, request.parse.unwrap_or_default())
         .map_err(|e| CliError::engine(&args.file, &e))?;
-    let tool;
-    let link = match placement::route(&fw) {
-        Ok(Route::Esp32 { chip, .. }) => Link::Esp32(chip),
-        Ok(Route::Esp8266) => {
-            // Found before any board is touched: a missing esptool is one message, not N.
-            tool = thinger_patch_delivery::serial::esptool::find()?;
-            Link::Esp8266(&tool)
-        }
-        Err(e) => {
-            return Err(CliError::new(
-                exit::INVALID,
-                format!("{}: {e}", args.file.display()),
-            ));
-        }
-    };
+    let mut tool = None;
+    let link = link(&fw, &args.file, &mut tool)?;
     let options = args.serial.options();
     let bars = MultiProgress::new();
     if !std::io::stderr().is_terminal() {
@@ -564,28 +551,11 @@ fn one_board(
     };
     use thinger_patch_delivery::Progress as _;
     bar.status("connecting ...");
-    // The board's identity first (one connection for the ESP32 family, kept for the write;
-    // esptool's read-mac for the ESP8266), so that its identity is chosen before any write.
-    let (writer, mac_text, chip_name) = match link {
-        Link::Esp32(chip) => match esp32::connect(port, Some(chip), options) {
-            Ok(s) => {
-                let (mac, name) = (s.board.mac.clone(), s.board.chip.clone());
-                (Writer::Session(Box::new(s), chip), mac, name)
-            }
-            Err(e) => return failed("-", None, CliError::from(e).message),
-        },
-        Link::Esp8266(tool) => match esp8266::read_mac(port, options, tool) {
-            Ok(mac) => (Writer::Esptool(tool), Some(mac), "esp8266".to_string()),
-            Err(e) => return failed("-", None, CliError::from(e).message),
-        },
+    let (writer, board) = match identify(link, port, options) {
+        Ok(x) => x,
+        Err(e) => return failed("-", None, e),
     };
-    let Some(mac) = mac_text.as_deref().and_then(|m| m.parse::<Mac>().ok()) else {
-        return failed("-", mac_text, "the board's MAC could not be read".into());
-    };
-    let board = Board::Mac {
-        mac,
-        chip: Some(chip_name),
-    };
+    let mac_text = board.mac_address().map(|m| m.to_string());
     let mut r = match ledger.reserve(
         job,
         &board,
@@ -622,11 +592,7 @@ fn one_board(
         }
         None => false,
     };
-    let written = match writer {
-        Writer::Session(session, chip) => session.write(&fw, chip, &mut bar),
-        Writer::Esptool(tool) => esp8266::flash(&fw, port, options, tool, &mut bar),
-    };
-    match written {
+    match writer.write(&fw, port, options, &mut bar) {
         Ok(flashed) => {
             let written = Written {
                 sha256: sha,
@@ -668,7 +634,7 @@ fn one_board(
 
 /// How the boards of this firmware are reached.
 #[derive(Clone, Copy)]
-enum Link<'a> {
+pub(crate) enum Link<'a> {
     /// espflash's library, in-process.
     Esp32(Chip),
     /// esptool, one process per step.
@@ -676,10 +642,75 @@ enum Link<'a> {
 }
 
 /// What writes the board once its identity is chosen.
-enum Writer<'a> {
+pub(crate) enum Writer<'a> {
     /// The connection the MAC was read on.
     Session(Box<esp32::Session>, Chip),
     Esptool(&'a thinger_patch_delivery::serial::esptool::Esptool),
+}
+
+impl Writer<'_> {
+    /// Writes `fw` (personalised for the board) and verifies it.
+    pub(crate) fn write(
+        self,
+        fw: &Firmware<'_>,
+        port: &str,
+        options: &FlashOptions,
+        progress: &mut dyn thinger_patch_delivery::Progress,
+    ) -> thinger_patch_delivery::Result<thinger_patch_delivery::serial::Flashed> {
+        match self {
+            Writer::Session(session, chip) => session.write(fw, chip, progress),
+            Writer::Esptool(tool) => esp8266::flash(fw, port, options, tool, progress),
+        }
+    }
+}
+
+/// The loader for `fw`'s chip; for the ESP8266, esptool is found now (into `tool`), before any
+/// board is touched, so that a missing esptool is one message, not one per board.
+pub(crate) fn link<'a>(
+    fw: &Firmware<'_>,
+    file: &Path,
+    tool: &'a mut Option<thinger_patch_delivery::serial::esptool::Esptool>,
+) -> CliResult<Link<'a>> {
+    match placement::route(fw) {
+        Ok(Route::Esp32 { chip, .. }) => Ok(Link::Esp32(chip)),
+        Ok(Route::Esp8266) => Ok(Link::Esp8266(
+            tool.insert(thinger_patch_delivery::serial::esptool::find()?),
+        )),
+        Err(e) => Err(CliError::new(
+            exit::INVALID,
+            format!("{}: {e}", file.display()),
+        )),
+    }
+}
+
+/// The board on `port`, identified before anything is written: one connection for the ESP32
+/// family (kept for the write), esptool's read-mac for the ESP8266.
+pub(crate) fn identify<'a>(
+    link: Link<'a>,
+    port: &str,
+    options: &FlashOptions,
+) -> Result<(Writer<'a>, Board), String> {
+    let (writer, mac, chip) = match link {
+        Link::Esp32(chip) => {
+            let s = esp32::connect(port, Some(chip), options)
+                .map_err(|e| CliError::from(e).message)?;
+            let (mac, name) = (s.board.mac.clone(), s.board.chip.clone());
+            (Writer::Session(Box::new(s), chip), mac, name)
+        }
+        Link::Esp8266(tool) => {
+            let mac =
+                esp8266::read_mac(port, options, tool).map_err(|e| CliError::from(e).message)?;
+            (Writer::Esptool(tool), Some(mac), "esp8266".to_string())
+        }
+    };
+    let mac = mac
+        .as_deref()
+        .and_then(|m| m.parse::<Mac>().ok())
+        .ok_or_else(|| format!("{port}: the board's MAC could not be read"))?;
+    Ok((writer, Board::Mac {
+        mac,
+        chip: Some(chip),
+    }))
 }
 
 /// Set by Ctrl-C: no new board is started; the ones being flashed finish.
