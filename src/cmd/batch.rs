@@ -692,8 +692,8 @@ pub(crate) fn identify<'a>(
 ) -> Result<(Writer<'a>, Board), String> {
     let (writer, mac, chip) = match link {
         Link::Esp32(chip) => {
-            let s = esp32::connect(port, Some(chip), options)
-                .map_err(|e| CliError::from(e).message)?;
+            let s =
+                esp32::connect(port, Some(chip), options).map_err(|e| CliError::from(e).message)?;
             let (mac, name) = (s.board.mac.clone(), s.board.chip.clone());
             (Writer::Session(Box::new(s), chip), mac, name)
         }
@@ -707,10 +707,13 @@ pub(crate) fn identify<'a>(
         .as_deref()
         .and_then(|m| m.parse::<Mac>().ok())
         .ok_or_else(|| format!("{port}: the board's MAC could not be read"))?;
-    Ok((writer, Board::Mac {
-        mac,
-        chip: Some(chip),
-    }))
+    Ok((
+        writer,
+        Board::Mac {
+            mac,
+            chip: Some(chip),
+        },
+    ))
 }
 
 /// Set by Ctrl-C: no new board is started; the ones being flashed finish.

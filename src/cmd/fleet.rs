@@ -39,6 +39,8 @@ pub enum Via {
     Cloud,
     /// ArduinoOTA on the local network (the address recorded, or --address)
     Lan,
+    /// Boards plugged in on --port: each board's MAC finds its identity in the ledger
+    Serial,
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +62,11 @@ pub struct UpdateArgs {
     /// LAN: a device's address, HOST or HOST:PORT (repeat); recorded in the ledger once it answers
     #[arg(long = "address", value_name = "DEVICE=HOST")]
     pub addresses: Vec<String>,
+    /// Serial: a port with a board of the fleet plugged in (repeat: one thread per port)
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<String>,
+    #[command(flatten)]
+    pub serial: crate::args::SerialArgs,
     /// LAN: read the devices' OTA password from this environment variable
     #[arg(long, value_name = "VAR")]
     pub password_env: Option<String>,
@@ -122,6 +129,9 @@ fn update(args: &UpdateArgs) -> CliResult {
         .personalize
         .request(config.as_ref(), profile.as_deref())?;
     let ledger = open_ledger(args.ledger.as_deref(), config.as_ref(), false)?;
+    if args.via == Via::Serial {
+        return by_serial(args, &ledger, &input, &base);
+    }
     let devices: Vec<String> = ledger
         .devices(&filter, false)
         .map_err(ledger_error)?
@@ -141,7 +151,7 @@ fn update(args: &UpdateArgs) -> CliResult {
     // Every device's image is made and checked before the first is sent.
     let mut images = Vec::new();
     for device in &devices {
-        images.push(image_for(args, &ledger, device, &input, &base)?);
+        images.push(image_for(args, &ledger, device, &input, &base)?.0);
     }
     let reach = Reach::new(args, config.as_ref())?;
     let queue = Mutex::new(images.into_iter().collect::<Vec<_>>());
@@ -184,23 +194,39 @@ fn update(args: &UpdateArgs) -> CliResult {
             });
         }
     });
-    // The ledger is written from one thread, in the order the devices finished.
-    for (device, version, delivery) in records.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    finish(
+        args,
+        &ledger,
+        records.into_inner().unwrap_or_else(|p| p.into_inner()),
+        reports.into_inner().unwrap_or_else(|p| p.into_inner()),
+    )
+}
+
+/// Records the deliveries (from one thread, in the order they finished) and prints the report.
+fn finish(
+    args: &UpdateArgs,
+    ledger: &Ledger,
+    records: Vec<(String, String, Delivery)>,
+    mut reports: Vec<Report>,
+) -> CliResult {
+    for (device, version, delivery) in records {
         ledger
             .record_delivery(&device, &delivery)
             .map_err(ledger_error)?;
-        if delivery.outcome == Outcome::AlreadyCurrent {
+        // A board written over serial was verified and restarts into the build: it runs it.
+        if delivery.outcome == Outcome::AlreadyCurrent
+            || (delivery.method == Method::Serial && delivery.outcome == Outcome::Updated)
+        {
             ledger.confirm(&device, &version).map_err(ledger_error)?;
         }
     }
-    let mut reports = reports.into_inner().unwrap_or_else(|p| p.into_inner());
     reports.sort_by(|a, b| a.device.cmp(&b.device));
     let count = |r: &str| reports.iter().filter(|x| x.result == r).count();
     if args.json {
         let doc = serde_json::json!({
             "firmware": args.file.display().to_string(),
             "ledger": ledger.path().display().to_string(),
-            "via": match args.via { Via::Cloud => "cloud", Via::Lan => "lan" },
+            "via": match args.via { Via::Cloud => "cloud", Via::Lan => "lan", Via::Serial => "serial" },
             "devices": reports,
         });
         outln!(
@@ -235,6 +261,120 @@ fn update(args: &UpdateArgs) -> CliResult {
     })
 }
 
+/// `--via serial`: every port's board is identified by its MAC, gets its own identity from
+/// the ledger in the new build, and is written and verified.
+fn by_serial(args: &UpdateArgs, ledger: &Ledger, input: &[u8], base: &Request) -> CliResult {
+    if args.ports.is_empty() {
+        return Err(CliError::new(
+            exit::USAGE,
+            "--via serial updates the boards plugged in: name their ports with --port PORT (repeat)",
+        ));
+    }
+    let fw = thinger_patch_core::Firmware::parse_with(input, base.parse.unwrap_or_default())
+        .map_err(|e| CliError::engine(&args.file, &e))?;
+    let mut tool = None;
+    let link = super::batch::link(&fw, &args.file, &mut tool)?;
+    let options = args.serial.options();
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for port in &args.ports {
+            let (results, options) = (&results, &options);
+            s.spawn(move || {
+                let r = board_by_serial(args, ledger, input, base, link, port, options);
+                results.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+            });
+        }
+    });
+    let (mut records, mut reports) = (Vec::new(), Vec::new());
+    for (report, record) in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        if !args.json {
+            eprintln!("{}: {}", report.device, report.result);
+        }
+        reports.push(report);
+        records.extend(record);
+    }
+    finish(args, ledger, records, reports)
+}
+
+fn board_by_serial(
+    args: &UpdateArgs,
+    ledger: &Ledger,
+    input: &[u8],
+    base: &Request,
+    link: super::batch::Link<'_>,
+    port: &str,
+    options: &thinger_patch_delivery::serial::FlashOptions,
+) -> (Report, Option<(String, String, Delivery)>) {
+    let failed = |device: &str, reason: String| Report {
+        device: device.to_string(),
+        result: "failed",
+        address: Some(port.to_string()),
+        sha256: None,
+        attempts: 1,
+        reason: Some(reason),
+    };
+    let (writer, board) = match super::batch::identify(link, port, options) {
+        Ok(x) => x,
+        Err(e) => return (failed("-", e), None),
+    };
+    let device = match ledger.bound(&board) {
+        Ok(Some(d)) if d.first_verified_at.is_some() => d.device,
+        Ok(_) => {
+            return (
+                failed(
+                    "-",
+                    format!(
+                        "{port}: the board {board} is not a device of this ledger in service; nothing was written"
+                    ),
+                ),
+                None,
+            );
+        }
+        Err(e) => return (failed("-", e.to_string()), None),
+    };
+    // The whole personalised build goes to the board (over the air only its app is sent).
+    let (image, whole) = match image_for(args, ledger, &device, input, base) {
+        Ok(i) => i,
+        Err(e) => return (failed(&device, e.message), None),
+    };
+    let fw = match thinger_patch_core::Firmware::parse(&whole) {
+        Ok(fw) => fw,
+        Err(e) => return (failed(&device, e.to_string()), None),
+    };
+    let outcome = match writer.write(&fw, port, options, &mut thinger_patch_delivery::Silent) {
+        Ok(f) if f.verified => Outcome::Updated,
+        Ok(_) => Outcome::Failed("written but not verified".into()),
+        Err(e) => Outcome::Failed(CliError::from(e).message),
+    };
+    let sha = checksum::sha256(&whole);
+    let (result, reason) = match &outcome {
+        Outcome::Updated => ("updated", None),
+        Outcome::Failed(r) => ("failed", Some(r.clone())),
+        _ => ("failed", None),
+    };
+    (
+        Report {
+            device: device.clone(),
+            result,
+            address: Some(port.to_string()),
+            sha256: (outcome == Outcome::Updated).then(|| checksum::hex(&sha)),
+            attempts: 1,
+            reason,
+        },
+        Some((
+            device,
+            image.version.clone(),
+            Delivery {
+                firmware: image.firmware,
+                sha256: Some(sha),
+                method: Method::Serial,
+                address: None,
+                outcome,
+            },
+        )),
+    )
+}
+
 /// One device's personalised build, ready to send.
 struct Image {
     device: String,
@@ -246,14 +386,15 @@ struct Image {
     sha256: [u8; 32],
 }
 
-/// The build with the device's identity from the ledger (after the common values, so it wins).
+/// The build with the device's identity from the ledger (after the common values, so it wins):
+/// what goes over the air, and the whole personalised file (for a serial write).
 fn image_for(
     args: &UpdateArgs,
     ledger: &Ledger,
     device: &str,
     input: &[u8],
     base: &Request,
-) -> CliResult<Image> {
+) -> CliResult<(Image, Vec<u8>)> {
     let mut request = base.clone();
     let by = || Origin::Provisioned {
         by: format!("the ledger's identity of {device}"),
@@ -279,7 +420,7 @@ fn image_for(
         .unwrap_or_default();
     let data = done.bytes[payload.range.clone()].to_vec();
     let record = ledger.device(device, false).map_err(ledger_error)?;
-    Ok(Image {
+    let image = Image {
         device: device.to_string(),
         address: record.address,
         sha256: checksum::sha256(&data),
@@ -293,7 +434,8 @@ fn image_for(
         },
         version,
         data,
-    })
+    };
+    Ok((image, done.bytes))
 }
 
 /// How devices are reached: a cloud client, or the LAN's OTA password.
@@ -305,6 +447,7 @@ enum Reach {
 impl Reach {
     fn new(args: &UpdateArgs, config: Option<&LoadedConfig>) -> CliResult<Reach> {
         match args.via {
+            Via::Serial => unreachable!("serial updates are made by by_serial"),
             Via::Cloud => Ok(Reach::Cloud(Box::new(client(
                 settings(&args.server, config)?,
                 &args.server,

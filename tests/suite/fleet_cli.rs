@@ -363,3 +363,89 @@ fn batch_registers_each_flashed_board_and_removes_the_one_that_failed() {
     assert!(bad.hung_up);
     assert!(!text(&o).contains(creds) && !text(&o).contains(&token));
 }
+
+/// `fleet update --via serial`: the boards of a series, plugged in again, are identified by
+/// their MAC and each is written the new build with its own identity (confirmed at once: the
+/// write was verified).
+#[test]
+fn fleet_update_over_serial_finds_each_board_by_its_mac() {
+    use thinger_patch_test_kit::rom_loader::{Chip, Config, Sim};
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let merged = common::repo_root().join("examples/c-firmware/prebuilt/esp32c3-demo-merged.bin");
+    let sims: Vec<Sim> = (1..=2u8)
+        .map(|n| {
+            let mut cfg = Config::new(Chip::Esp32c3);
+            cfg.mac = [0x58, 0xcf, 0x79, 0xbb, 0x00, n];
+            Sim::start(cfg)
+        })
+        .collect();
+    let serial = ["--before", "no-reset", "--after", "no-reset"];
+    let mut args = vec![
+        "batch",
+        merged.to_str().unwrap(),
+        "--generate",
+        "2",
+        "--device-id",
+        "s-{mac}",
+        "--once",
+        "--ledger",
+        "series.db",
+        "--set",
+        "thinger_user=alice",
+        "--set",
+        "wifi_ssid=HomeNet",
+        "--port",
+        sims[0].port(),
+        "--port",
+        sims[1].port(),
+    ];
+    args.extend(serial);
+    let o = tp(d, &args, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut args = vec![
+        "fleet",
+        "update",
+        merged.to_str().unwrap(),
+        "--via",
+        "serial",
+        "--ledger",
+        "series.db",
+        "--set",
+        "fw.version=2.0",
+        "--json",
+        "--port",
+        sims[1].port(),
+        "--port",
+        sims[0].port(),
+    ];
+    args.extend(serial);
+    let o = tp(d, &args, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = report(&o);
+    assert_eq!(r["s-58cf79bb0001"], "updated");
+    assert_eq!(r["s-58cf79bb0002"], "updated");
+    let export = common::ledger_revealed(d, "series.db", KEY);
+    for (n, sim) in sims.into_iter().enumerate() {
+        let l = sim.finish();
+        let device = format!("s-58cf79bb000{}", n + 1);
+        let creds = common::revealed_value(&export, &device, "thinger_credentials");
+        assert_eq!(
+            common::find_all(&l.flash, creds.as_bytes()).len(),
+            1,
+            "{device}"
+        );
+        assert_eq!(
+            common::find_all(&l.flash, b"2.0\0").len(),
+            1,
+            "{device}: the new build"
+        );
+        let row = export
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["device"] == device.as_str())
+            .unwrap();
+        assert_eq!(row["current"]["version"], "2.0", "{row}");
+    }
+}
