@@ -7,6 +7,7 @@
 mod dry_run;
 mod record;
 
+use super::batch::Writer;
 use super::thinger::provision::{Delivered, PropertyArgs, ProvisionArgs, Provisioning};
 use crate::args::{self, PersonalizeArgs, SerialArgs, result_warnings};
 use crate::exit::{self, CliError};
@@ -23,7 +24,7 @@ use thinger_patch_core::chip::Chip;
 use thinger_patch_core::personalize::Personalized;
 use thinger_patch_core::placement::{self, Plan, Route};
 use thinger_patch_core::{Firmware, ParseOptions};
-use thinger_patch_delivery::serial::{self, FlashOptions, esp32, esptool, port};
+use thinger_patch_delivery::serial::{self, FlashOptions, esptool, port};
 
 #[derive(Debug, Args)]
 #[command(mut_arg("profiles", |a| a.help(super::ota::ONE_PROFILE_HELP)))]
@@ -111,10 +112,11 @@ pub fn run(args: &FlashArgs) -> CliResult {
     // `--thinger-device 'esp-{mac}'`: the board is connected first, its MAC names the device.
     let mut thinger = args.thinger.clone();
     let mut early_session = None;
+    let mut early_tool = None;
     if let Some(template) = mac_template(&args.thinger)? {
-        let (port, session, id) = connect_for_id(args, &input, &template)?;
+        let (port, writer, id) = connect_for_id(args, &input, &template, &mut early_tool)?;
         thinger.thinger_device = Some(id);
-        early_session = Some((port, session));
+        early_session = Some((port, writer));
     }
     let mut device =
         Provisioning::prepare(&thinger, &args.file, &input, &request, config.as_ref())?;
@@ -158,8 +160,8 @@ pub fn run(args: &FlashArgs) -> CliResult {
 
     // A missing esptool is reported before any port is chosen or asked for.
     let esptool = match route {
-        Route::Esp8266 => Some(esptool::find()?),
-        Route::Esp32 { .. } => None,
+        Route::Esp8266 if early_session.is_none() => Some(esptool::find()?),
+        _ => None,
     };
     let port = match &early_session {
         Some((port, _)) => port.clone(),
@@ -172,7 +174,7 @@ pub fn run(args: &FlashArgs) -> CliResult {
         p.register()?;
     }
     let delivered = match early_session {
-        Some((_, session)) => session.write(&fw, route.chip(), &mut bar),
+        Some((_, writer)) => writer.write(&fw, &port, &options, &mut bar),
         None => serial::flash(&fw, &port, &options, esptool.as_ref(), &mut bar),
     };
     drop(bar);
@@ -274,24 +276,15 @@ fn mac_template(args: &ProvisionArgs) -> CliResult<Option<thinger_patch_ledger::
     Ok(Some(template))
 }
 
-/// Connects to the board before anything is personalised, to name its device after its MAC.
-fn connect_for_id(
+/// Identifies the board before anything is personalised, to name its device after its MAC:
+/// an open connection for the ESP32 family (kept for the write), esptool's read-mac for the
+/// ESP8266 (the same as `batch`).
+fn connect_for_id<'a>(
     args: &FlashArgs,
     input: &[u8],
     template: &thinger_patch_ledger::Template,
-) -> CliResult<(String, esp32::Session, String)> {
-    let fw = Firmware::parse_with(input, ParseOptions::default())
-        .map_err(|e| CliError::engine(&args.file, &e))?;
-    let route = placement::route(&fw)
-        .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", args.file.display())))?;
-    let Route::Esp32 { .. } = route else {
-        return Err(CliError::new(
-            exit::USAGE,
-            format!(
-                "--thinger-device {template}: the ESP8266 is flashed by esptool in one go, so its MAC is not known before the write; name the device, or use batch --generate N --device-id '{template}'"
-            ),
-        ));
-    };
+    tool: &'a mut Option<esptool::Esptool>,
+) -> CliResult<(String, Writer<'a>, String)> {
     if args.dry_run {
         return Err(CliError::new(
             exit::USAGE,
@@ -300,21 +293,15 @@ fn connect_for_id(
             ),
         ));
     }
+    let fw = Firmware::parse_with(input, ParseOptions::default())
+        .map_err(|e| CliError::engine(&args.file, &e))?;
+    let link = super::batch::link(&fw, &args.file, tool)?;
     let port = pick_port(args)?;
-    let session = esp32::connect(&port, Some(route.chip()), &flash_options(args))?;
-    let mac = session
-        .board
-        .mac
-        .as_deref()
-        .and_then(|m| m.parse::<thinger_patch_ledger::Mac>().ok())
-        .ok_or_else(|| {
-            CliError::new(
-                exit::DEVICE,
-                format!("{port}: the board did not report its MAC, so --thinger-device {template} cannot name it; give a plain id"),
-            )
-        })?;
+    let (writer, board) = super::batch::identify(link, &port, &flash_options(args))
+        .map_err(|m| CliError::new(exit::DEVICE, m))?;
+    let mac = board.mac_address().expect("identified by its MAC");
     let id = template.render(0, Some(mac)).expect("the MAC is there");
-    Ok((port, session, id))
+    Ok((port, writer, id))
 }
 
 fn record_line(s: &Summary<'_>, done: &Personalized, plan: &Plan) -> record::Record {

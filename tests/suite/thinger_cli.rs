@@ -802,8 +802,8 @@ fn cloud_ota_and_dashboard_refusals() {
     assert_no_secret_in_files(d, &[], &[&token, PASSWORD, EXISTING_CREDS]);
 }
 
-/// `--thinger-device 'esp-{mac}'`: the board is connected first and its MAC names the device;
-/// the ESP8266 (flashed by esptool in one go) is refused with the way out.
+/// `--thinger-device 'esp-{mac}'`: the board is identified first and its MAC names the device:
+/// on the connection that then writes it (ESP32 family), or by esptool's read-mac (ESP8266).
 #[test]
 fn a_device_named_after_the_boards_mac() {
     use thinger_patch_test_kit::rom_loader::{Chip, Config, Sim};
@@ -835,15 +835,42 @@ fn a_device_named_after_the_boards_mac() {
         1
     );
 
+    // The ESP8266: esptool's read-mac names it, esptool writes it.
+    let Some(esptool) = common::esptool() else {
+        thinger_patch_test_kit::skip(
+            "flash --thinger-device 'esp-{mac}' on an ESP8266: no esptool",
+        );
+        return;
+    };
+    let sim = Sim::start(Config::new(Chip::Esp8266));
     let esp8266 = root.join("examples/c-firmware/prebuilt/esp8266-demo.bin");
     let mut args = common::sim_flash_args(
         esp8266.to_str().unwrap(),
-        "/nonexistent/ttyUSB9",
+        sim.port(),
         WIFI,
-        &["--thinger-device", "esp-{mac}"],
+        &[
+            "--thinger-device",
+            "esp-{mac}",
+            "--no-stub",
+            "--baud",
+            "115200",
+        ],
     );
     args.extend(["--thinger-api", api.as_str()]);
-    let o = tp(d, &args, &[("THINGER_TOKEN", token.as_str())]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("name the device"), "{}", text(&o));
+    let o = tp(
+        d,
+        &args,
+        &[
+            ("THINGER_TOKEN", token.as_str()),
+            ("THINGER_PATCH_ESPTOOL", esptool.program.to_str().unwrap()),
+        ],
+    );
+    let loader = sim.finish();
+    assert!(o.status.success(), "{}", text(&o));
+    let record = cloud
+        .device("alice", "esp-18fe34a1b2c3")
+        .expect("named after the simulated ESP8266's MAC 18:fe:34:a1:b2:c3");
+    let creds = record.credentials().unwrap();
+    assert_eq!(common::find_all(&loader.flash, creds.as_bytes()).len(), 1);
+    assert_eq!(property(&record, "mac"), "18:fe:34:a1:b2:c3");
 }
