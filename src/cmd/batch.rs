@@ -283,7 +283,7 @@ fn job_spec(args: &BatchArgs, input: &[u8], request: &Request) -> CliResult<JobS
     let version = listing
         .slots
         .iter()
-        .find(|s| s.key == "fw.version" || s.key == "fw_version")
+        .find(|s| crate::cmd::thinger::provision::VERSION_KEYS.contains(&s.key.as_str()))
         .map(|s| s.value.clone())
         .unwrap_or_default();
     spec.firmware = FirmwareInfo {

@@ -411,12 +411,7 @@ fn image_for(
     let version = args
         .fw_version
         .clone()
-        .or_else(|| {
-            done.slots
-                .iter()
-                .find(|s| (s.key == "fw.version" || s.key == "fw_version") && !s.value.is_empty())
-                .map(|s| s.value.clone())
-        })
+        .or_else(|| super::thinger::provision::slot_version(&done.slots))
         .unwrap_or_default();
     let data = done.bytes[payload.range.clone()].to_vec();
     let record = ledger.device(device, false).map_err(ledger_error)?;
@@ -454,16 +449,7 @@ impl Reach {
             )?))),
             Via::Lan => {
                 let password = match &args.password_env {
-                    Some(var) => Some(thinger_patch_core::values::Value::new(
-                        std::env::var(var).map_err(|_| {
-                            CliError::new(
-                                exit::INVALID,
-                                format!(
-                                    "--password-env {var}: environment variable {var} is not set"
-                                ),
-                            )
-                        })?,
-                    )),
+                    Some(var) => Some(super::ota::password_from_env(var)?),
                     None => None,
                 };
                 Ok(Reach::Lan(password))

@@ -448,19 +448,24 @@ fn with_warnings(e: CliError, warnings: &[String]) -> CliError {
     e
 }
 
+/// `--password-env VAR`: the OTA (or HTTP) password from the environment (shared with `fleet`).
+pub(crate) fn password_from_env(var: &str) -> CliResult<Value> {
+    match std::env::var(var) {
+        Ok(v) => Ok(Value::new(v)),
+        Err(std::env::VarError::NotPresent) => Err(CliError::new(
+            exit::INVALID,
+            format!("--password-env {var}: environment variable {var} is not set"),
+        )),
+        Err(std::env::VarError::NotUnicode(_)) => Err(CliError::new(
+            exit::INVALID,
+            format!("--password-env {var}: environment variable {var} is not valid UTF-8"),
+        )),
+    }
+}
+
 fn read_password(args: &OtaArgs, host: &str) -> CliResult<Option<Value>> {
     if let Some(var) = &args.password_env {
-        return match std::env::var(var) {
-            Ok(v) => Ok(Some(Value::new(v))),
-            Err(std::env::VarError::NotPresent) => Err(CliError::new(
-                exit::INVALID,
-                format!("--password-env {var}: environment variable {var} is not set"),
-            )),
-            Err(std::env::VarError::NotUnicode(_)) => Err(CliError::new(
-                exit::INVALID,
-                format!("--password-env {var}: environment variable {var} is not valid UTF-8"),
-            )),
-        };
+        return password_from_env(var).map(Some);
     }
     if args.password_prompt {
         if !std::io::stdin().is_terminal() {

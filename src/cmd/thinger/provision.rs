@@ -30,7 +30,17 @@ const USER_KEY: &str = "thinger_user";
 const CREDENTIALS_KEY: &str = "thinger_credentials";
 const HOST_KEY: &str = "thinger_host";
 /// The firmware's version slot: `fw.version` as the device-side examples declare it, or `fw_version`.
-const VERSION_KEYS: &[&str] = &["fw.version", "fw_version"];
+pub(crate) const VERSION_KEYS: &[&str] = &["fw.version", "fw_version"];
+
+/// The firmware's version: its version slot after personalisation, when it holds one.
+pub(crate) fn slot_version(
+    slots: &[thinger_patch_core::personalize::SlotOutcome],
+) -> Option<String> {
+    slots
+        .iter()
+        .find(|s| VERSION_KEYS.contains(&s.key.as_str()) && !s.secret && !s.value.is_empty())
+        .map(|s| s.value.clone())
+}
 
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Thinger.io device")]
@@ -120,15 +130,27 @@ impl PropertyArgs {
         &self,
         slots: &[thinger_patch_core::personalize::SlotOutcome],
     ) -> Option<String> {
-        self.fw_version.clone().or_else(|| {
-            slots
-                .iter()
-                .find(|s| {
-                    VERSION_KEYS.contains(&s.key.as_str()) && !s.secret && !s.value.is_empty()
-                })
-                .map(|s| s.value.clone())
-        })
+        self.fw_version.clone().or_else(|| slot_version(slots))
     }
+}
+
+/// Writes a delivered image's properties (`provisioned_at` only for a first provisioning);
+/// returns their names.
+fn write_properties(
+    client: &Client,
+    id: &DeviceId,
+    version: Option<&str>,
+    mac: Option<&str>,
+    image: &[u8],
+    provisioned: bool,
+) -> CliResult<Vec<String>> {
+    let sha = thinger_patch_core::checksum::hex(&thinger_patch_core::checksum::sha256(image));
+    let mut props = provisioning_properties(version, mac, Some(&sha), std::time::SystemTime::now());
+    if !provisioned {
+        props.retain(|p| p.name != "provisioned_at");
+    }
+    client.properties(id).write(&props).map_err(cloud_error)?;
+    Ok(props.into_iter().map(|p| p.name).collect())
 }
 
 /// What to do with the device on the account.
@@ -426,19 +448,15 @@ impl Provisioning {
         if let Some(d) = delivered
             && !properties.no_properties
         {
-            let sha =
-                thinger_patch_core::checksum::hex(&thinger_patch_core::checksum::sha256(d.image));
-            let props = provisioning_properties(
+            let names = write_properties(
+                &self.client,
+                &id,
                 d.fw_version.as_deref(),
                 d.mac,
-                Some(&sha),
-                std::time::SystemTime::now(),
-            );
-            self.client
-                .properties(&id)
-                .write(&props)
-                .map_err(|e| cloud_error(e).with_note("the firmware was delivered"))?;
-            let names: Vec<String> = props.iter().map(|p| p.name.clone()).collect();
+                d.image,
+                true,
+            )
+            .map_err(|e| e.with_note("the firmware was delivered"))?;
             self.lines
                 .push(format!("wrote properties {} of {id}", names.join(", ")));
             self.summary_properties = names;
@@ -599,18 +617,8 @@ impl CloudOta {
         };
         let mut names = Vec::new();
         if up_to_date.is_none() && !properties.no_properties {
-            let sha =
-                thinger_patch_core::checksum::hex(&thinger_patch_core::checksum::sha256(image));
-            let props =
-                provisioning_properties(version, None, Some(&sha), std::time::SystemTime::now())
-                    .into_iter()
-                    .filter(|p| p.name != "provisioned_at")
-                    .collect::<Vec<_>>();
-            self.client
-                .properties(&self.id)
-                .write(&props)
-                .map_err(|e| cloud_error(e).with_note("the device was updated"))?;
-            names = props.into_iter().map(|p| p.name).collect();
+            names = write_properties(&self.client, &self.id, version, None, image, false)
+                .map_err(|e| e.with_note("the device was updated"))?;
         }
         Ok(CloudOtaDone {
             up_to_date,
